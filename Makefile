@@ -1,0 +1,49 @@
+# Developer entry points. `make app` sets everything up and opens the app on the
+# built-in demo; `make test` runs the whole suite (what CI runs).
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEMO_DATA ?= demo-data/xbd
+DEMO_WS ?= demo-workspace
+PORT ?= 8501
+
+.PHONY: venv app demo test lint format bench clean-demo
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Built-in demo: synthetic xBD-format data, then the xBD-obj workspace.
+$(DEMO_DATA)/.complete: | $(STAMP)
+	$(BIN)/stcrl synth-xbd --out $(DEMO_DATA) --scenes-per-event 4 --size 512 --seed 0
+	touch $@
+
+$(DEMO_WS)/workspace.json: $(DEMO_DATA)/.complete
+	$(BIN)/stcrl ingest-xbd --root $(DEMO_DATA) --workspace $(DEMO_WS) --workers 2
+
+demo: $(DEMO_WS)/workspace.json
+
+app: $(STAMP) demo
+	STCRL_WORKSPACE=$(DEMO_WS) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_ingest.py
+
+clean-demo:
+	rm -rf $(DEMO_DATA) $(DEMO_WS)

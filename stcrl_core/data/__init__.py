@@ -1,0 +1,1 @@
+"""Data layer: the xBD reader, the xBD-format generator and the xBD-obj builder."""
