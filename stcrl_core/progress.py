@@ -29,11 +29,14 @@ def tqdm_progress(desc: str) -> Iterator[ProgressCallback]:
     """
     from tqdm import tqdm
 
-    bar = tqdm(desc=desc, total=0, file=sys.stderr, unit="it", dynamic_ncols=True)
+    bars: list[tqdm] = []  # created on the first report, so failures print no empty bar
 
     def update(done: int, total: int, message: str) -> None:
+        if not bars:
+            bars.append(tqdm(desc=desc, total=total, file=sys.stderr, dynamic_ncols=True))
+        bar = bars[0]
         if bar.total != total:
-            bar.total = total
+            bar.reset(total=total)
         bar.n = done
         if message:
             bar.set_postfix_str(message, refresh=False)
@@ -42,4 +45,5 @@ def tqdm_progress(desc: str) -> Iterator[ProgressCallback]:
     try:
         yield update
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()

@@ -89,10 +89,10 @@ GULF_SUBURB = RegionStyle(
     veg_color=(48, 72, 40), tree_density=0.9, storeys=(1, 2), gable=0.8, gsd=(0.45, 0.6),
 )  # fmt: skip
 MIDWEST_TOWN = RegionStyle(
-    roof_colors=((80, 80, 84), (120, 100, 90), (150, 148, 140), (60, 60, 64)),
+    roof_colors=((112, 82, 72), (92, 72, 66), (142, 122, 102), (66, 64, 68)),
     building_m=(10, 18), lot_m=30, fill=0.75, layout="grid", block_lots=6, street_m=10,
-    street_color=(128, 126, 120), ground=(104, 124, 70), ground_var=0.08, vegetation=0.45,
-    veg_color=(56, 86, 44), tree_density=0.6, storeys=(1, 2), gable=0.7, gsd=(0.5, 0.65),
+    street_color=(138, 134, 124), ground=(128, 126, 82), ground_var=0.08, vegetation=0.4,
+    veg_color=(72, 98, 50), tree_density=0.6, storeys=(1, 2), gable=0.7, gsd=(0.5, 0.65),
 )  # fmt: skip
 CALIFORNIA_HILLS = RegionStyle(
     roof_colors=((150, 86, 62), (168, 104, 76), (120, 116, 110), (186, 170, 150)),
