@@ -17,6 +17,7 @@ from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.errors import StcrlError
 from stcrl_core.workspace import Workspace
 
+ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_WORKSPACE = os.environ.get("STCRL_WORKSPACE", "demo-workspace")
 CLASS_ORDER = [DAMAGE_NAMES[c] for c in (0, 1, 2, 3, -1)]
 
@@ -97,6 +98,7 @@ def home() -> None:
 def main() -> None:
     """Build the navigation and the shared workspace picker."""
     st.set_page_config(page_title="ST-CRL building analysis", layout="wide")
+    st.logo(str(ASSETS / "logo.svg"))
     if "workspace" not in st.session_state:
         st.session_state["workspace"] = DEFAULT_WORKSPACE
     with st.sidebar:

@@ -110,8 +110,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for key, label in (("throughput_1w", "1 worker (baseline)"), ("throughput_2w", "2 workers")):
         r = results[key]
+        ratio = r["buildings_per_s"] / base["buildings_per_s"]
         print(f"| {label} | {r['scenes']} | {r['buildings']} | {r['seconds']:.2f} | "
-              f"{r['buildings_per_s']:.0f} | {r['buildings_per_s'] / base['buildings_per_s']:.2f} |")  # fmt: skip
+              f"{r['buildings_per_s']:.0f} | {ratio:.2f} |")  # fmt: skip
     print("\n| setting | scenes | buildings | peak RSS (MB) | ratio vs baseline |")
     print("|---|---|---|---|---|")
     for key, label in (("memory_small", "small (baseline)"), ("memory_large", "large")):
