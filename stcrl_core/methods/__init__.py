@@ -1,0 +1,1 @@
+"""The methods: ST-CRL, supervised and untrained baselines (and, later, triplet, CSP, experts)."""
