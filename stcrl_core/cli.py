@@ -59,6 +59,53 @@ def _cmd_ingest_xbd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    import os
+
+    from stcrl_core.engine import PretrainConfig, dist_info_from_env, pretrain
+    from stcrl_core.progress import no_progress, tqdm_progress
+
+    config = PretrainConfig(
+        method=args.method,
+        run=args.run,
+        arch=args.arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        temperature=args.temperature,
+        crop=args.crop,
+        seed=args.seed,
+        device=args.device,
+        weights=args.weights,
+        labels=args.labels,
+        workers=args.workers,
+    )
+    dist = dist_info_from_env(os.environ)  # set by torchrun
+    if dist.is_main:
+        with tqdm_progress(f"pretrain {args.run}") as progress:
+            summary = pretrain(
+                config, args.workspace, resume=args.resume, progress=progress, dist=dist
+            )
+        loss = summary["final_loss"]
+        print(
+            f"run {args.run}: {summary['epochs']} epochs on {summary['device']} in "
+            f"{summary['seconds']:.0f} s" + (f", final loss {loss:.4f}" if loss is not None else "")
+        )
+    else:
+        pretrain(config, args.workspace, resume=args.resume, progress=no_progress, dist=dist)
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from stcrl_core.embeddings import embed_run
+    from stcrl_core.progress import tqdm_progress
+
+    with tqdm_progress(f"embed {args.run}") as progress:
+        info = embed_run(args.workspace, args.run, args.batch_size, args.device, progress)
+    print(f"wrote {info['rows']} x {info['dim']} features per view for run {args.run}")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from stcrl_core.workspace import Workspace
 
@@ -139,6 +186,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.set_defaults(handler=_cmd_ingest_xbd)
+
+    p = sub.add_parser(
+        "pretrain",
+        help="train an encoder (ST-CRL, SimCLR, untrained or supervised baseline) on the crops",
+        description="Train a run into WS/runs/RUN/ (config.json, checkpoint.pt every epoch, "
+        "metrics.jsonl). Works under torchrun for several GPUs or nodes.",
+    )
+    p.add_argument("--workspace", required=True, help="workspace with building objects")
+    p.add_argument("--run", required=True, help="run name (folder under WS/runs/)")
+    p.add_argument(
+        "--method",
+        default="stcrl",
+        choices=["stcrl", "simclr", "random", "supervised"],
+        help="stcrl (default): the paper's loss; simclr: NT-Xent on the same pairs; "
+        "random: the encoder untrained; supervised: trained from scratch on damage labels",
+    )
+    p.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
+    p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
+    p.add_argument("--batch-size", type=int, default=256, help="global batch size (default 256)")
+    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (default 0.01)")
+    p.add_argument(
+        "--temperature", type=float, default=0.1, help="contrastive temperature (default 0.1)"
+    )
+    p.add_argument("--crop", type=int, default=88, help="augmented crop side in px (default 88)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda")
+    p.add_argument(
+        "--weights", default=None, help="local state-dict file to initialise the encoder"
+    )
+    p.add_argument(
+        "--labels", type=int, default=None, help="supervised: balanced subset of N labels"
+    )
+    p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run from its last checkpoint"
+    )
+    p.set_defaults(handler=_cmd_pretrain)
+
+    p = sub.add_parser(
+        "embed",
+        help="write encoder features of every building's pre and post crop for a run",
+        description="Write WS/runs/RUN/embeddings_pre.npy and embeddings_post.npy (rows aligned "
+        "with buildings.parquet), in batches.",
+    )
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument("--run", required=True, help="a trained run")
+    p.add_argument(
+        "--batch-size", type=int, default=256, help="crops per forward pass (default 256)"
+    )
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.set_defaults(handler=_cmd_embed)
 
     p = sub.add_parser(
         "info",

@@ -15,8 +15,20 @@ single denominator holding its positive pair and all four cross-building pairs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from stcrl_core.data.augment import AugmentConfig, augment
+from stcrl_core.models.encoders import build_encoder, feature_dim
+from stcrl_core.models.heads import EncoderWithHead, ProjectionHead
+
+if TYPE_CHECKING:
+    from stcrl_core.engine import PretrainConfig
 
 VARIANTS = ("stcrl", "simclr")
 
@@ -28,7 +40,9 @@ def _check(z_pre: torch.Tensor, z_post: torch.Tensor, temperature: float, varian
             f"{tuple(z_pre.shape)} and {tuple(z_post.shape)}"
         )
     if z_pre.shape[0] < 2:
-        raise ValueError(f"need a batch of at least 2 buildings for negatives, got {z_pre.shape[0]}")
+        raise ValueError(
+            f"need a batch of at least 2 buildings for negatives, got {z_pre.shape[0]}"
+        )
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if variant not in VARIANTS:
@@ -77,7 +91,10 @@ def contrastive_rows(
     pre_logits = torch.cat([positive[:, None], s_pp, s_pq], dim=1)
     post_logits = torch.cat([positive[:, None], s_qq, s_qp], dim=1)
     return torch.cat(
-        [torch.logsumexp(pre_logits, dim=1) - positive, torch.logsumexp(post_logits, dim=1) - positive]
+        [
+            torch.logsumexp(pre_logits, dim=1) - positive,
+            torch.logsumexp(post_logits, dim=1) - positive,
+        ]
     )
 
 
@@ -142,3 +159,78 @@ def distributed_stcrl_loss(
         k_post = torch.cat(all_gather(u_post), dim=0)
         offset = dist.get_rank() * u_pre.shape[0]
         return contrastive_rows(u_pre, u_post, k_pre, k_post, offset, temperature, variant).mean()
+
+
+def epoch_batches(
+    rows: np.ndarray, batch_size: int, generator: torch.Generator
+) -> list[np.ndarray]:
+    """Shuffle ``rows`` and cut full batches (one short batch if rows < batch_size)."""
+    perm = rows[torch.randperm(len(rows), generator=generator).numpy()]
+    if len(perm) < batch_size:
+        return [perm] if len(perm) >= 2 else []
+    return [perm[i : i + batch_size] for i in range(0, len(perm) - batch_size + 1, batch_size)]
+
+
+class ContrastiveTask:
+    """ST-CRL pretraining: pre/post crops of a building are the positive pair.
+
+    Trains on every train and tier3 building (labels are not used). Both views
+    of a pair are augmented independently and encoded in one forward pass.
+
+    Args:
+        variant: ``"stcrl"`` (eq. 1) or ``"simclr"`` (NT-Xent).
+    """
+
+    views = ("pre", "post")
+
+    def __init__(self, variant: str = "stcrl") -> None:
+        self.variant = variant
+
+    def build_model(self, config: PretrainConfig) -> EncoderWithHead:
+        """ResNet encoder + projection MLP ``h -> h/2 -> 128``."""
+        encoder = build_encoder(config.arch, config.weights)
+        return EncoderWithHead(encoder, ProjectionHead(feature_dim(config.arch), 128))
+
+    def training_rows(self, table: pd.DataFrame, config: PretrainConfig) -> np.ndarray:
+        """All train and tier3 buildings."""
+        return np.flatnonzero(table["split"].isin(["train", "tier3"]).to_numpy())
+
+    def epoch_batches(
+        self,
+        rows: np.ndarray,
+        damage: np.ndarray,
+        config: PretrainConfig,
+        generator: torch.Generator,
+    ) -> list[np.ndarray]:
+        """Shuffled full batches."""
+        return epoch_batches(rows, config.batch_size, generator)
+
+    def step(
+        self,
+        model: nn.Module,
+        batch: dict[str, torch.Tensor],
+        config: PretrainConfig,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Contrastive loss of one batch, with similarity and collapse statistics."""
+        aug = AugmentConfig(out_size=config.crop)
+        x = torch.cat(
+            [augment(batch["pre"], aug, generator), augment(batch["post"], aug, generator)]
+        )
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        z_pre, z_post = model(x).chunk(2)
+        loss = distributed_stcrl_loss(z_pre, z_post, config.temperature, self.variant)
+        with torch.no_grad():
+            u_pre = F.normalize(z_pre.float(), dim=1)
+            u_post = F.normalize(z_post.float(), dim=1)
+            sim = u_pre @ u_post.T
+            n = sim.shape[0]
+            pos = sim.diagonal().mean()
+            neg = (sim.sum() - sim.diagonal().sum()) / max(n * (n - 1), 1)
+            stats = {
+                "pos_sim": float(pos),
+                "neg_sim": float(neg),
+                "emb_std": float(u_pre.std(0).mean()),
+            }
+        return loss, stats

@@ -1,0 +1,428 @@
+"""The training engine shared by every pretraining method.
+
+It handles the device (``auto`` = CUDA when available), bf16 autocast,
+channels_last, pinned memory and non-blocking copies on CUDA,
+DistributedDataParallel under ``torchrun``, a checkpoint every epoch (atomic,
+state dicts only, loaded with ``weights_only=True``), exact ``--resume``
+(model, optimiser, scheduler, RNG, epoch), ``metrics.jsonl`` and progress
+reports. What is trained is a :class:`Task` (see ``stcrl_core.methods``).
+
+Reproducibility: the model is initialised from ``seed``; each epoch draws its
+batches and augmentations from a generator seeded by ``(seed, epoch, rank)``,
+so a run resumed from epoch k repeats exactly what an uninterrupted run does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from stcrl_core.atomic import atomic_path, atomic_write_json, atomic_write_text
+from stcrl_core.data.datasets import BuildingCrops, batch_loader
+from stcrl_core.errors import StcrlError
+from stcrl_core.progress import ProgressCallback, no_progress
+from stcrl_core.workspace import Workspace
+
+METHODS = ("stcrl", "simclr", "random", "supervised")
+# Settings that may change when a run is resumed; any other difference is refused.
+RESUMABLE_CHANGES = ("epochs", "device", "workers")
+
+
+class RunError(StcrlError):
+    """A run cannot be started, resumed or loaded as asked."""
+
+
+@dataclass
+class PretrainConfig:
+    """Everything that defines a pretraining run (saved as ``config.json``).
+
+    Attributes:
+        method: ``stcrl`` (the paper's loss), ``simclr`` (NT-Xent on the same
+            pairs), ``random`` (the encoder untrained) or ``supervised``
+            (trained from scratch on damage labels).
+        run: Run name (folder under ``WS/runs/``).
+        arch: Encoder architecture (``resnet18``, ``resnet34``, ``resnet50``).
+        epochs: Training epochs (0 for ``random``).
+        batch_size: Global batch size (buildings per step).
+        lr: SGD learning rate (cosine-annealed per step).
+        momentum: SGD momentum.
+        weight_decay: SGD weight decay.
+        temperature: Contrastive temperature.
+        crop: Side of the augmented crops fed to the encoder.
+        seed: Random seed.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        weights: Optional local weights file for the encoder.
+        labels: ``supervised`` only: train on a class-balanced subset of this
+            many labelled buildings (None = all).
+        workers: DataLoader worker processes.
+    """
+
+    method: str
+    run: str
+    arch: str = "resnet18"
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    temperature: float = 0.1
+    crop: int = 88
+    seed: int = 0
+    device: str = "auto"
+    weights: str | None = None
+    labels: int | None = None
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+        if not self.run or "/" in self.run or self.run.startswith("."):
+            raise ValueError(f"run name {self.run!r} must be a plain folder name")
+        if self.method == "random":
+            self.epochs = 0
+        if self.epochs < 0 or self.batch_size < 2 or self.lr <= 0:
+            raise ValueError(
+                f"need epochs >= 0, batch_size >= 2 and lr > 0; got {self.epochs}, "
+                f"{self.batch_size}, {self.lr}"
+            )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PretrainConfig:
+        """Rebuild a config from ``config.json`` (unknown keys are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Position of this process in a ``torchrun`` job (1 process by default)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process writes the run's files."""
+        return self.rank == 0
+
+
+def dist_info_from_env(env: Mapping[str, str]) -> DistInfo:
+    """Read ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` as set by ``torchrun``."""
+    return DistInfo(
+        rank=int(env.get("RANK", 0)),
+        world=int(env.get("WORLD_SIZE", 1)),
+        local_rank=int(env.get("LOCAL_RANK", 0)),
+    )
+
+
+def resolve_device(name: str, dist: DistInfo = DistInfo()) -> torch.device:
+    """``auto`` -> CUDA (this process's local GPU) when available, else CPU.
+
+    Raises:
+        RunError: If CUDA is asked for but not available.
+    """
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RunError(
+                "--device cuda asked for, but no CUDA GPU is available; use --device cpu"
+            )
+        if device.index is None:
+            device = torch.device("cuda", dist.local_rank % torch.cuda.device_count())
+    return device
+
+
+class Task(Protocol):
+    """What a method trains; the engine does everything else."""
+
+    views: tuple[str, ...]
+
+    def build_model(self, config: PretrainConfig) -> nn.Module:
+        """The model; it must expose ``.encoder`` (images -> features)."""
+
+    def training_rows(self, table: pd.DataFrame, config: PretrainConfig) -> np.ndarray:
+        """Rows of the building table to train on."""
+
+    def epoch_batches(
+        self,
+        rows: np.ndarray,
+        damage: np.ndarray,
+        config: PretrainConfig,
+        generator: torch.Generator,
+    ) -> list[np.ndarray]:
+        """The global batches of one epoch (arrays of rows)."""
+
+    def step(
+        self,
+        model: nn.Module,
+        batch: dict[str, torch.Tensor],
+        config: PretrainConfig,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss of one (local) batch and statistics to log."""
+
+
+def get_task(method: str) -> Task:
+    """The task object of a method name."""
+    if method in ("stcrl", "simclr", "random"):
+        from stcrl_core.methods.stcrl import ContrastiveTask
+
+        return ContrastiveTask(variant="simclr" if method == "simclr" else "stcrl")
+    if method == "supervised":
+        from stcrl_core.methods.supervised import SupervisedTask
+
+        return SupervisedTask()
+    raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def _epoch_generator(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(
+        int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+    )
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _write_metrics(path: Path, lines: list[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(line) + "\n" for line in lines))
+
+
+def run_dir(workspace: Workspace, run: str) -> Path:
+    """Folder of a run."""
+    return workspace.runs_dir / run
+
+
+def read_run_config(workspace: Workspace, run: str) -> PretrainConfig:
+    """The config of an existing run.
+
+    Raises:
+        RunError: If the run does not exist.
+    """
+    path = run_dir(workspace, run) / "config.json"
+    if not path.exists():
+        known = (
+            sorted(p.name for p in workspace.runs_dir.glob("*/config.json"))
+            if workspace.runs_dir.exists()
+            else []
+        )
+        raise RunError(
+            f"no run {run!r} in {workspace.path} (runs: {', '.join(p for p in known) or 'none'}); "
+            f"train one with `stcrl pretrain --workspace {workspace.path} --run {run}`"
+        )
+    return PretrainConfig.from_dict(json.loads(path.read_text()))
+
+
+def _check_resume(old: PretrainConfig, new: PretrainConfig) -> None:
+    diffs = [
+        f"{k}: {getattr(old, k)!r} -> {getattr(new, k)!r}"
+        for k in asdict(new)
+        if k not in RESUMABLE_CHANGES and getattr(old, k) != getattr(new, k)
+    ]
+    if diffs:
+        raise RunError(
+            f"cannot resume run {new.run!r} with different settings ({'; '.join(diffs)}); "
+            "use the original settings or another --run"
+        )
+
+
+def _register_run(workspace: Workspace, config: PretrainConfig, summary: dict[str, Any]) -> None:
+    manifest = workspace.read_manifest()
+    runs = [r for r in manifest.get("runs", []) if r.get("name") != config.run]
+    runs.append({"name": config.run, "method": config.method, "arch": config.arch, **summary})
+    workspace.update_manifest(runs=runs)
+
+
+def pretrain(
+    config: PretrainConfig,
+    workspace: str | Path,
+    resume: bool = False,
+    progress: ProgressCallback = no_progress,
+    dist: DistInfo = DistInfo(),
+) -> dict[str, Any]:
+    """Train (or resume) a run and write it to ``WS/runs/<run>/``.
+
+    Args:
+        config: The run's settings.
+        workspace: A workspace holding building objects.
+        resume: Continue the run from its last checkpoint.
+        progress: ``progress(done, total, message)`` callback (steps).
+        dist: This process's place in a ``torchrun`` job.
+
+    Returns:
+        Summary: epochs done, final loss, seconds, device.
+
+    Raises:
+        RunError: If the run exists and ``resume`` is false, or settings differ
+            on resume.
+    """
+    ws = Workspace.open(workspace)
+    table = ws.buildings()
+    task = get_task(config.method)
+    out = run_dir(ws, config.run)
+    ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
+    if ckpt_path.exists() and not resume:
+        raise RunError(
+            f"run {config.run!r} already exists in {ws.path}; pass --resume to continue it "
+            "or choose another --run"
+        )
+    if resume and (out / "config.json").exists():
+        _check_resume(read_run_config(ws, config.run), config)
+    device = resolve_device(config.device, dist)
+    cuda = device.type == "cuda"
+    if dist.world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if cuda else "gloo")
+    if config.batch_size % dist.world:
+        raise ValueError(
+            f"batch_size {config.batch_size} must divide by the {dist.world} processes"
+        )
+    torch.manual_seed(config.seed)
+    model = task.build_model(config).to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+        if config.seed is not None:
+            torch.cuda.manual_seed_all(config.seed)
+    rows = task.training_rows(table, config)
+    dataset = BuildingCrops(ws, task.views)
+    steps_per_epoch = len(
+        task.epoch_batches(rows, dataset.damage, config, _epoch_generator(config.seed, 0))
+    )
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / max(total_steps, 1))),
+    )
+    start_epoch = 0
+    if resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng_torch"].cpu())
+        start_epoch = int(state["epoch"])
+        metrics = list(state["metrics"])  # the checkpoint is the source of truth
+    else:
+        metrics = []
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "config.json", asdict(config))
+        _write_metrics(metrics_path, metrics)
+        if config.epochs == 0 or not ckpt_path.exists():
+            state = _checkpoint_state(model, optimizer, scheduler, start_epoch, metrics)
+            _save_checkpoint(ckpt_path, state)
+    if dist.world > 1:
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if cuda else None
+        )
+    started = time.perf_counter()
+    step = start_epoch * steps_per_epoch
+    for epoch in range(start_epoch, config.epochs):
+        model.train()
+        batches = task.epoch_batches(
+            rows, dataset.damage, config, _epoch_generator(config.seed, epoch)
+        )
+        if dist.world > 1:  # equal local shares, so gathered batches line up
+            batches = [b[: len(b) - len(b) % dist.world] for b in batches]
+        local = [b[dist.rank :: dist.world] for b in batches] if dist.world > 1 else batches
+        aug_generator = _epoch_generator(config.seed, epoch, 1 + dist.rank)
+        loader = batch_loader(dataset, local, pin_memory=cuda, workers=config.workers)
+        sums: dict[str, float] = {}
+        seen, t0 = 0, time.perf_counter()
+        for batch in loader:
+            batch = {k: v.to(device, non_blocking=cuda) for k, v in batch.items()}
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda):
+                loss, stats = task.step(model, batch, config, aug_generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            n = len(batch["row"])
+            seen += n
+            for k, v in {"loss": float(loss.detach()), **stats}.items():
+                sums[k] = sums.get(k, 0.0) + v * n
+            message = f"epoch {epoch + 1}/{config.epochs} loss {sums['loss'] / seen:.4f}"
+            progress(step, total_steps, message)
+        seconds = time.perf_counter() - t0
+        line = {"epoch": epoch + 1, **{k: v / max(seen, 1) for k, v in sums.items()}}
+        line.update(
+            lr=scheduler.get_last_lr()[0], pairs_per_s=seen * dist.world / seconds, seconds=seconds
+        )
+        if dist.world > 1:
+            torch.distributed.barrier()
+        if dist.is_main:
+            metrics.append(line)
+            state = _checkpoint_state(model, optimizer, scheduler, epoch + 1, metrics)
+            _save_checkpoint(ckpt_path, state)
+            _write_metrics(metrics_path, metrics)
+    summary = {
+        "epochs": config.epochs,
+        "final_loss": metrics[-1]["loss"] if metrics else None,
+        "seconds": time.perf_counter() - started,
+        "device": str(device),
+        "updated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    if dist.is_main:
+        _register_run(ws, config, summary)
+    return summary
+
+
+def _checkpoint_state(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    epoch: int,
+    metrics: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "metrics": metrics,
+        "model": _unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": epoch,
+        "rng_torch": torch.get_rng_state(),
+    }
+
+
+def load_encoder(
+    workspace: str | Path, run: str, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, PretrainConfig]:
+    """The trained encoder of a run (in eval mode) and the run's config.
+
+    Raises:
+        RunError: If the run or its checkpoint is missing.
+    """
+    ws = Workspace.open(workspace)
+    config = read_run_config(ws, run)
+    ckpt = run_dir(ws, run) / "checkpoint.pt"
+    if not ckpt.exists():
+        raise RunError(f"run {run!r} has no checkpoint yet ({ckpt}); train it first")
+    model = get_task(config.method).build_model(dataclasses.replace(config, weights=None))
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    encoder = model.encoder.to(device).eval()
+    return encoder, config

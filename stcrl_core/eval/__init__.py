@@ -1,0 +1,1 @@
+"""Evaluation of building features: damage metrics and label-budget learning curves."""
