@@ -106,6 +106,43 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_csv(value: str) -> list[int]:
+    try:
+        return [int(v) for v in _csv(value)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {value!r}"
+        ) from exc
+
+
+def _cmd_budget(args: argparse.Namespace) -> int:
+    from stcrl_core.eval.experiment import BudgetConfig, run_budget_experiment
+    from stcrl_core.progress import tqdm_progress
+
+    config = BudgetConfig(
+        runs=args.runs,
+        probes=args.probes,
+        budgets=args.budgets,
+        trials=args.trials,
+        features=args.features,
+        device=args.device,
+        seed=args.seed,
+        cap=args.cap,
+        table_budgets=args.table_budgets,
+        finetune_epochs=args.finetune_epochs,
+    )
+    with tqdm_progress("budget") as progress:
+        result = run_budget_experiment(config, args.workspace, progress)
+    state = "stored result" if result["cached"] else f"ran on {result['device']}"
+    print(f"experiment {result['id']} ({state}): {result['path']}")
+    print("run                  probe       budget  overall F1 (mean ± std)")
+    for c in result["curves"]:
+        print(f"{c['run']:<20} {c['probe']:<10} {c['budget']:>7}  {c['mean']:.3f} ± {c['std']:.3f}")
+    if result["capped"]:
+        print(f"capped classes (budget -> class: count): {result['capped']}")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from stcrl_core.workspace import Workspace
 
@@ -237,6 +274,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
     p.set_defaults(handler=_cmd_embed)
+
+    p = sub.add_parser(
+        "budget",
+        help="label-budget experiment: F1 curves of probes on run features over balanced trials",
+        description="Train damage probes on class-balanced subsets of train+tier3 (several "
+        "budgets x trials) and score them on test+hold; writes WS/experiments/<id>/ "
+        "(config.json, results.json, curves.csv, curves.png, table.csv). The same "
+        "configuration run twice returns the stored result.",
+    )
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument("--runs", type=_csv, default=[], help="comma-separated runs with embeddings")
+    p.add_argument(
+        "--probes",
+        type=_csv,
+        default=["lr", "mlp"],
+        help="comma-separated: lr, mlp (frozen features), finetune, supervised (default lr,mlp)",
+    )
+    p.add_argument(
+        "--budgets", type=_int_csv, default=[100, 200, 500, 1000, 2000],
+        help="comma-separated label budgets, multiples of 4 (default 100,200,500,1000,2000)",
+    )  # fmt: skip
+    p.add_argument("--trials", type=int, default=10, help="balanced draws per budget (default 10)")
+    p.add_argument(
+        "--features",
+        default="post",
+        choices=["post", "pre+post", "post-pre", "pair-distance"],
+        help="which features the lr/mlp probes classify (default post)",
+    )
+    p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda")
+    p.add_argument("--seed", type=int, default=0, help="seed of draws and probes (default 0)")
+    p.add_argument("--cap", action="store_true", help="take all of a class too small for a budget")
+    p.add_argument("--table-budgets", type=_int_csv, default=None, help="two budgets for table.csv")
+    p.add_argument("--finetune-epochs", type=int, default=10, help="epochs of finetune/supervised")
+    p.set_defaults(handler=_cmd_budget)
 
     p = sub.add_parser(
         "info",

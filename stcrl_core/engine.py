@@ -190,7 +190,7 @@ def get_task(method: str) -> Task:
     raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
-def _epoch_generator(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
+def epoch_generator(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(
         int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
     )
@@ -306,7 +306,7 @@ def pretrain(
     rows = task.training_rows(table, config)
     dataset = BuildingCrops(ws, task.views)
     steps_per_epoch = len(
-        task.epoch_batches(rows, dataset.damage, config, _epoch_generator(config.seed, 0))
+        task.epoch_batches(rows, dataset.damage, config, epoch_generator(config.seed, 0))
     )
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.SGD(
@@ -343,12 +343,12 @@ def pretrain(
     for epoch in range(start_epoch, config.epochs):
         model.train()
         batches = task.epoch_batches(
-            rows, dataset.damage, config, _epoch_generator(config.seed, epoch)
+            rows, dataset.damage, config, epoch_generator(config.seed, epoch)
         )
         if dist.world > 1:  # equal local shares, so gathered batches line up
             batches = [b[: len(b) - len(b) % dist.world] for b in batches]
         local = [b[dist.rank :: dist.world] for b in batches] if dist.world > 1 else batches
-        aug_generator = _epoch_generator(config.seed, epoch, 1 + dist.rank)
+        aug_generator = epoch_generator(config.seed, epoch, 1 + dist.rank)
         loader = batch_loader(dataset, local, pin_memory=cuda, workers=config.workers)
         sums: dict[str, float] = {}
         seen, t0 = 0, time.perf_counter()

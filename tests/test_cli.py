@@ -9,7 +9,7 @@ from pathlib import Path
 
 from stcrl_core.cli import build_parser
 
-COMMANDS = ("synth-xbd", "ingest-xbd", "info")
+COMMANDS = ("synth-xbd", "ingest-xbd", "pretrain", "embed", "budget", "info")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,278 @@
+"""Label-budget experiments: every run x probe x budget x trial, scored on test + hold.
+
+``run_budget_experiment`` draws the class-balanced trials of each budget
+(:func:`stcrl_core.eval.budget.draw_trials`), fits the probes of all trials of
+a budget at once (:mod:`stcrl_core.eval.probes`; fine-tuning and the
+supervised ResNet one network per trial), predicts every evaluation building
+and writes ``WS/experiments/<id>/``:
+
+* ``config.json``: the configuration (plus what the id was computed from);
+* ``results.json``: every run, probe, budget and trial: overall F1 and
+  per-class precision, recall and F1, and the confusion matrix;
+* ``curves.csv``: mean and standard deviation of the overall F1 per budget;
+* ``curves.png``: F1 against budget with a band of one standard deviation;
+* ``table.csv``: the paper's Table 1 layout at two budgets.
+
+The id is a hash of the configuration and of the inputs (building table and
+embedding files), so the same configuration run twice returns the stored
+result at once, and a retrained run gets a new experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stcrl_core.atomic import atomic_write_json, replace_directory
+from stcrl_core.engine import read_run_config, resolve_device, run_dir
+from stcrl_core.eval.budget import draw_trials, training_and_eval_rows
+from stcrl_core.eval.features import FEATURE_MODES, run_features
+from stcrl_core.eval.metrics import batched_confusion, batched_overall_f1, scores_from_confusion
+from stcrl_core.eval.probes import PROBES
+from stcrl_core.eval.report import curves_frame, plot_curves, results_frame, table_frame
+from stcrl_core.progress import ProgressCallback, no_progress
+from stcrl_core.workspace import Workspace
+
+PROBE_KINDS = ("lr", "mlp", "finetune", "supervised")
+SCRATCH = "supervised-scratch"
+
+
+@dataclass
+class BudgetConfig:
+    """A label-budget experiment.
+
+    Attributes:
+        runs: Runs whose features (or encoders, for ``finetune``) are evaluated.
+        probes: Any of ``lr``, ``mlp`` (frozen features), ``finetune`` (the
+            run's encoder trained with a linear head) and ``supervised`` (the
+            same ResNet from scratch; listed once as run ``supervised-scratch``).
+        budgets: Label budgets (multiples of 4).
+        trials: Independent balanced draws per budget.
+        features: Feature mode for ``lr``/``mlp`` (see ``stcrl_core.eval.features``).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        seed: Seed of the draws and probes.
+        cap: Take every building of a class too small for a budget (recorded)
+            instead of failing.
+        table_budgets: The two budgets of ``table.csv`` (default: smallest and
+            largest).
+        finetune_epochs: Epochs of ``finetune`` and ``supervised`` per trial.
+    """
+
+    runs: list[str]
+    probes: list[str] = field(default_factory=lambda: ["lr", "mlp"])
+    budgets: list[int] = field(default_factory=lambda: [100, 200, 500, 1000, 2000])
+    trials: int = 10
+    features: str = "post"
+    device: str = "auto"
+    seed: int = 0
+    cap: bool = False
+    table_budgets: list[int] | None = None
+    finetune_epochs: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.runs and self.probes != ["supervised"]:
+            raise ValueError("give at least one run (only the supervised probe needs none)")
+        unknown = [p for p in self.probes if p not in PROBE_KINDS]
+        if unknown or not self.probes:
+            raise ValueError(f"unknown probe(s) {unknown}; choose from {', '.join(PROBE_KINDS)}")
+        if self.features not in FEATURE_MODES:
+            raise ValueError(
+                f"unknown features {self.features!r}; choose from {', '.join(FEATURE_MODES)}"
+            )
+        if not self.budgets or self.trials < 1:
+            raise ValueError("need at least one budget and one trial")
+        self.budgets = sorted(set(self.budgets))
+        if self.table_budgets is None:
+            self.table_budgets = [self.budgets[0], self.budgets[-1]]
+
+
+def _fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def experiment_id(config: BudgetConfig, workspace: Workspace) -> tuple[str, dict[str, Any]]:
+    """Stable id of an experiment and the inputs it was computed from."""
+    inputs = {"buildings": _fingerprint(workspace.objects_dir / "buildings.parquet")}
+    for run in config.runs:
+        folder = run_dir(workspace, run)
+        inputs[run] = [
+            _fingerprint(folder / name)
+            for name in ("checkpoint.pt", "embeddings_pre.npy", "embeddings_post.npy")
+            if (folder / name).exists()
+        ]
+    key = {k: v for k, v in asdict(config).items() if k != "device"}
+    digest = hashlib.sha1(
+        json.dumps({"config": key, "inputs": inputs}, sort_keys=True).encode()
+    ).hexdigest()
+    return digest[:12], inputs
+
+
+def _records(
+    run: str, probe: str, budget: int, y_eval: np.ndarray, pred: np.ndarray
+) -> list[dict[str, Any]]:
+    confusion = batched_confusion(y_eval, pred)
+    scores = scores_from_confusion(confusion)
+    overall = batched_overall_f1(y_eval, pred)
+    return [
+        {
+            "run": run,
+            "probe": probe,
+            "budget": budget,
+            "trial": t,
+            "overall_f1": float(overall[t]),
+            "precision": scores["precision"][t].tolist(),
+            "recall": scores["recall"][t].tolist(),
+            "f1": scores["f1"][t].tolist(),
+            "confusion": confusion[t].tolist(),
+        }
+        for t in range(pred.shape[0])
+    ]
+
+
+def load_experiment(workspace: str | Path, exp_id: str) -> dict[str, Any]:
+    """A stored experiment: its config and records."""
+    folder = Workspace.open(workspace).path / "experiments" / exp_id
+    return json.loads((folder / "results.json").read_text())
+
+
+def run_budget_experiment(
+    config: BudgetConfig, workspace: str | Path, progress: ProgressCallback = no_progress
+) -> dict[str, Any]:
+    """Run (or fetch the stored result of) a label-budget experiment.
+
+    Returns:
+        ``{"id", "path", "cached", "device", "curves" (list of dicts), "capped"}``.
+
+    Raises:
+        BudgetError: If a budget cannot be filled (and ``cap`` is off).
+        RunError: If a run or its embeddings are missing.
+    """
+    ws = Workspace.open(workspace)
+    exp_id, inputs = experiment_id(config, ws)
+    folder = ws.path / "experiments" / exp_id
+    if (folder / "results.json").exists():
+        stored = json.loads((folder / "results.json").read_text())
+        return {
+            "id": exp_id,
+            "path": str(folder),
+            "cached": True,
+            "device": stored["device"],
+            "curves": stored["curves"],
+            "capped": stored["capped"],
+        }
+    for run in config.runs:
+        read_run_config(ws, run)  # clear error for a missing run
+    device = resolve_device(config.device)
+    table = ws.buildings()
+    damage = table["damage"].to_numpy().astype(np.int64)
+    train_rows, eval_rows = training_and_eval_rows(table)
+    y_eval = damage[eval_rows]
+    draws = {
+        b: draw_trials(damage[train_rows], b, config.trials, config.seed, config.cap)
+        for b in config.budgets
+    }
+    capped = {
+        str(b): {str(k): v for k, v in d.capped.items()} for b, d in draws.items() if d.capped
+    }
+    frozen = [p for p in config.probes if p in PROBES]
+    units = [(r, p) for r in config.runs for p in config.probes if p != "supervised"]
+    if "supervised" in config.probes:
+        units.append((SCRATCH, "supervised"))
+    total, done = len(units) * len(config.budgets), 0
+    records: list[dict[str, Any]] = []
+    for run in config.runs:
+        if frozen:
+            rows = np.concatenate([train_rows, eval_rows])
+            feats = run_features(ws.path, run, config.features, rows)
+            cand, x_eval = feats[: len(train_rows)], feats[len(train_rows) :]
+        for probe in [p for p in config.probes if p != "supervised"]:
+            for budget, draw in draws.items():
+                progress(done, total, f"{run} {probe} n={budget}")
+                if probe in PROBES:
+                    x_train = cand[draw.indices]
+                    y_train = damage[train_rows][draw.indices]
+                    model = PROBES[probe](device=str(device), random_state=config.seed).fit(
+                        x_train, y_train
+                    )
+                    pred = model.predict(x_eval)
+                else:
+                    from stcrl_core.eval.finetune import finetune_predict
+
+                    trials = [train_rows[i] for i in draw.indices]
+                    pred = finetune_predict(
+                        ws.path,
+                        run,
+                        trials,
+                        eval_rows,
+                        epochs=config.finetune_epochs,
+                        device=str(device),
+                        seed=config.seed,
+                    )
+                records.extend(_records(run, probe, budget, y_eval, pred))
+                done += 1
+    if "supervised" in config.probes:
+        from stcrl_core.eval.finetune import finetune_predict
+
+        arch = read_run_config(ws, config.runs[0]).arch if config.runs else "resnet18"
+        for budget, draw in draws.items():
+            progress(done, total, f"supervised n={budget}")
+            trials = [train_rows[i] for i in draw.indices]
+            pred = finetune_predict(
+                ws.path,
+                None,
+                trials,
+                eval_rows,
+                epochs=config.finetune_epochs,
+                arch=arch,
+                device=str(device),
+                seed=config.seed,
+            )
+            records.extend(_records(SCRATCH, "supervised", budget, y_eval, pred))
+            done += 1
+    progress(total, total, "writing results")
+    frame = results_frame(records)
+    curves = curves_frame(frame)
+    tmp = ws.path / "experiments" / f".{exp_id}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    result = {
+        "id": exp_id,
+        "config": asdict(config),
+        "inputs": inputs,
+        "device": str(device),
+        "eval_buildings": len(eval_rows),
+        "eval_class_counts": np.bincount(y_eval, minlength=4).tolist(),
+        "capped": capped,
+        "curves": curves.to_dict(orient="records"),
+        "records": records,
+    }
+    atomic_write_json(tmp / "config.json", {**asdict(config), "inputs": inputs})
+    atomic_write_json(tmp / "results.json", result)
+    curves.to_csv(tmp / "curves.csv", index=False)
+    table_frame(frame, config.table_budgets or []).to_csv(tmp / "table.csv")
+    plot_curves(
+        curves, tmp / "curves.png", f"Damage F1 vs label budget ({config.features} features)"
+    )
+    replace_directory(tmp, folder)
+    return {
+        "id": exp_id,
+        "path": str(folder),
+        "cached": False,
+        "device": str(device),
+        "curves": result["curves"],
+        "capped": capped,
+    }
+
+
+def config_from_dict(data: dict[str, Any]) -> BudgetConfig:
+    """Rebuild a :class:`BudgetConfig` from its JSON form."""
+    names = {f.name for f in dataclasses.fields(BudgetConfig)}
+    return BudgetConfig(**{k: v for k, v in data.items() if k in names})

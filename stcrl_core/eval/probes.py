@@ -1,0 +1,216 @@
+"""Probes on frozen features, batched over trials: logistic regression and an MLP.
+
+All trials of a label budget train together in one tensor program (batched
+matrix products over a leading trial axis), on the GPU when there is one, else
+the CPU. Features are standardised per trial with the mean and standard
+deviation of that trial's training subset.
+
+Both follow scikit-learn's estimator conventions: parameters stored in
+``__init__``, ``fit`` returns ``self``, fitted attributes end in ``_``,
+``random_state`` resolved in ``fit``. ``X`` is ``(n, d)`` for one trial or
+``(T, n, d)`` for ``T`` trials (then ``y`` is ``(T, n)``); ``predict`` takes
+evaluation features ``(m, d)`` shared by all trials (or ``(T, m, d)``).
+
+* :class:`LogisticProbe` minimises scikit-learn's multinomial objective
+  ``C * sum_i CE_i + ||W||^2 / 2`` (intercept not penalised) with L-BFGS.
+* :class:`MLPProbe` has one ReLU hidden layer (100 units by default) and
+  minimises ``mean CE + alpha * ||W||^2 / (2 n)`` with full-batch Adam, like
+  scikit-learn's ``MLPClassifier`` objective.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from stcrl_core.engine import resolve_device
+
+N_CLASSES = 4
+
+
+def _as_batched(X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor | None) -> tuple:
+    X = torch.as_tensor(np.array(X) if not isinstance(X, torch.Tensor) else X)
+    if X.ndim not in (2, 3):
+        raise ValueError(f"X must be (n, d) or (trials, n, d), got shape {tuple(X.shape)}")
+    single = X.ndim == 2
+    if single:
+        X = X[None]
+    if y is not None:
+        y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+        if single:
+            y = y[None]
+        if y.shape != X.shape[:2]:
+            raise ValueError(
+                f"X of shape {tuple(X.shape[1:]) if single else tuple(X.shape)} needs y of shape "
+                f"{(X.shape[1],) if single else tuple(X.shape[:2])}, "
+                f"got {tuple(y.shape[1:]) if single else tuple(y.shape)}"
+            )
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= N_CLASSES):
+            raise ValueError(f"labels must be damage classes 0..{N_CLASSES - 1}")
+    return X, y, single
+
+
+class _BatchedProbe:
+    """Shared fitting plumbing of the probes."""
+
+    device: str
+    random_state: int | None
+
+    def _prepare(
+        self, X: np.ndarray, y: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.device]:
+        Xb, yb, single = _as_batched(X, y)
+        device = resolve_device(self.device)
+        Xb = Xb.to(device=device, dtype=torch.float32)
+        yb = yb.to(device=device, dtype=torch.long)
+        self.mean_ = Xb.mean(dim=1, keepdim=True)
+        scale = Xb.std(dim=1, unbiased=False, keepdim=True)
+        self.scale_ = torch.where(scale > 1e-12, scale, torch.ones_like(scale))
+        self.single_ = single
+        self.n_features_in_ = Xb.shape[2]
+        self.classes_ = np.arange(N_CLASSES)
+        self.device_ = device
+        seed = self.random_state
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % 2**31)
+        self.seeds_ = [seed + t for t in range(Xb.shape[0])]  # trial t of a batch: seed + t
+        return (Xb - self.mean_) / self.scale_, yb, device
+
+    def _standardise_eval(self, X: np.ndarray | torch.Tensor) -> torch.Tensor:
+        X = torch.as_tensor(np.array(X) if not isinstance(X, torch.Tensor) else X)
+        X = X.to(device=self.device_, dtype=torch.float32)
+        if X.ndim == 2:
+            X = X[None]
+        if X.ndim != 3 or X.shape[2] != self.n_features_in_:
+            raise ValueError(
+                f"X must have {self.n_features_in_} features, got shape {tuple(X.shape)}"
+            )
+        return (X - self.mean_) / self.scale_
+
+    def _logits(self, Z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def predict_proba(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Class probabilities: ``(T, m, 4)``, or ``(m, 4)`` when fitted on one trial."""
+        with torch.no_grad():
+            proba = torch.softmax(self._logits(self._standardise_eval(X)), dim=-1).cpu().numpy()
+        return proba[0] if self.single_ else proba
+
+    def predict(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Predicted classes: ``(T, m)``, or ``(m,)`` when fitted on one trial."""
+        return self.predict_proba(X).argmax(axis=-1)
+
+
+class LogisticProbe(_BatchedProbe):
+    """Multinomial L2 logistic regression, batched over trials (L-BFGS).
+
+    Args:
+        C: Inverse regularisation strength (scikit-learn's ``C``).
+        max_iter: L-BFGS iterations.
+        tol: Gradient tolerance.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        random_state: Unused by the deterministic solver; kept for API symmetry.
+    """
+
+    def __init__(
+        self, C: float = 1.0, max_iter: int = 100, tol: float = 1e-4, device: str = "auto",
+        random_state: int | None = None,
+    ) -> None:  # fmt: skip
+        self.C = C
+        self.max_iter = max_iter
+        self.tol = tol
+        self.device = device
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> LogisticProbe:
+        """Fit on ``(n, d)``/``(n,)`` or ``(T, n, d)``/``(T, n)``."""
+        if self.C <= 0:
+            raise ValueError(f"C must be > 0, got {self.C}")
+        Z, y, device = self._prepare(X, y)
+        t, n, d = Z.shape
+        W = torch.zeros(t, d, N_CLASSES, device=device, requires_grad=True)
+        b = torch.zeros(t, 1, N_CLASSES, device=device, requires_grad=True)
+        opt = torch.optim.LBFGS(
+            [W, b], lr=1, max_iter=self.max_iter, tolerance_grad=self.tol, tolerance_change=1e-10,
+            history_size=20, line_search_fn="strong_wolfe",
+        )  # fmt: skip
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            logits = torch.baddbmm(b, Z, W)
+            ce = F.cross_entropy(logits.reshape(-1, N_CLASSES), y.reshape(-1), reduction="sum")
+            loss = (self.C * ce + 0.5 * (W * W).sum()) / n
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        self.coef_ = W.detach()
+        self.intercept_ = b.detach()
+        self.n_iter_ = opt.state[opt._params[0]].get("n_iter", 0)
+        return self
+
+    def _logits(self, Z: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.intercept_, Z.expand(self.coef_.shape[0], -1, -1), self.coef_)
+
+
+class MLPProbe(_BatchedProbe):
+    """One-hidden-layer ReLU MLP, batched over trials (full-batch Adam).
+
+    Args:
+        hidden: Hidden units.
+        alpha: L2 penalty (scikit-learn's ``alpha``).
+        lr: Adam learning rate.
+        max_iter: Adam steps.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
+        random_state: Seed of the weight initialisation; trial ``t`` of a batch
+            uses ``random_state + t``, so a batched fit equals separate fits.
+    """
+
+    def __init__(
+        self, hidden: int = 100, alpha: float = 1e-4, lr: float = 1e-2, max_iter: int = 300,
+        device: str = "auto", random_state: int | None = None,
+    ) -> None:  # fmt: skip
+        self.hidden = hidden
+        self.alpha = alpha
+        self.lr = lr
+        self.max_iter = max_iter
+        self.device = device
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> MLPProbe:
+        """Fit on ``(n, d)``/``(n,)`` or ``(T, n, d)``/``(T, n)``."""
+        Z, y, device = self._prepare(X, y)
+        t, n, d = Z.shape
+
+        def glorot(fan_in: int, fan_out: int, gens: list[torch.Generator]) -> torch.Tensor:
+            bound = math.sqrt(6 / (fan_in + fan_out))
+            w = torch.stack([torch.rand(fan_in, fan_out, generator=g) for g in gens]) * 2 - 1
+            return (w * bound).to(device).requires_grad_()
+
+        gens = [torch.Generator().manual_seed(s) for s in self.seeds_]
+        W1, W2 = glorot(d, self.hidden, gens), glorot(self.hidden, N_CLASSES, gens)
+        b1 = torch.zeros(t, 1, self.hidden, device=device, requires_grad=True)
+        b2 = torch.zeros(t, 1, N_CLASSES, device=device, requires_grad=True)
+        self.params_ = [W1, b1, W2, b2]
+        opt = torch.optim.Adam(self.params_, lr=self.lr)
+        for _ in range(self.max_iter):
+            opt.zero_grad(set_to_none=True)
+            logits = self._logits(Z)
+            ce = F.cross_entropy(logits.reshape(-1, N_CLASSES), y.reshape(-1), reduction="sum") / n
+            loss = ce + self.alpha * 0.5 * ((W1 * W1).sum() + (W2 * W2).sum()) / n
+            loss.backward()
+            opt.step()
+        self.params_ = [p.detach() for p in self.params_]
+        self.n_iter_ = self.max_iter
+        return self
+
+    def _logits(self, Z: torch.Tensor) -> torch.Tensor:
+        W1, b1, W2, b2 = self.params_
+        Z = Z.expand(W1.shape[0], -1, -1)
+        return torch.baddbmm(b2, torch.relu(torch.baddbmm(b1, Z, W1)), W2)
+
+
+PROBES = {"lr": LogisticProbe, "mlp": MLPProbe}
