@@ -249,3 +249,24 @@ def test_sigkill_leaves_no_half_written_workspace(
     build_objects(IngestConfig(root=str(xbd_root), crop_size=16), ws)
     assert not list(ws.glob(".objects-tmp-*"))
     assert Workspace.open(ws).has_objects()
+
+
+def test_scene_table_georeference_and_previews(xbd_root: Path, ingested: Path) -> None:
+    scenes = pd.read_parquet(ingested / "objects" / "scenes.parquet")
+    assert len(scenes) == 9 and scenes["scene"].is_unique
+    for row in scenes.itertuples():
+        for phase in ("pre", "post"):
+            preview = ingested / "objects" / getattr(row, f"preview_{phase}")
+            with Image.open(preview) as img:
+                assert max(img.size) <= 512
+        label = next(xbd_root.glob(f"*/labels/{row.scene}_post_disaster.json"))
+        feats = json.loads(label.read_text())["features"]
+        xy = feats["xy"][0]["wkt"]
+        ll = feats["lng_lat"][0]["wkt"]
+        px = np.array([[float(v) for v in p.split()] for p in xy[10:-2].split(",")])
+        geo = np.array([[float(v) for v in p.split()] for p in ll[10:-2].split(",")])
+        lon = row.geo_a * px[:, 0] + row.geo_b * px[:, 1] + row.geo_c
+        lat = row.geo_d * px[:, 0] + row.geo_e * px[:, 1] + row.geo_f
+        np.testing.assert_allclose(lon, geo[:, 0], atol=1e-7)
+        np.testing.assert_allclose(lat, geo[:, 1], atol=1e-7)
+        assert row.lat_tl > row.lat_bl and row.lon_tr > row.lon_tl  # north up, east right

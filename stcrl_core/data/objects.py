@@ -108,6 +108,9 @@ def cut_crop(image: Image.Image, box: Box, crop_size: int) -> np.ndarray:
     return np.asarray(crop, dtype=np.uint8)
 
 
+PREVIEW_SIDE = 512  # longest side of the scene previews kept for the map
+
+
 @dataclass
 class _ScenePlan:
     scene: XBDScenePaths
@@ -116,6 +119,26 @@ class _ScenePlan:
     records: list[dict[str, Any]]
     boxes_pre: list[Box]
     boxes_post: list[Box]
+    geo: list[float] | None = None
+
+
+def fit_georeference(pixel: np.ndarray, lonlat: np.ndarray) -> list[float] | None:
+    """Least-squares affine ``lon, lat = [x, y, 1] @ A`` from matched vertices.
+
+    xBD's own geotransforms are known to be inaccurate; the ``xy`` and
+    ``lng_lat`` polygons of the labels, vertex for vertex, give a better one.
+
+    Returns:
+        ``[a, b, c, d, e, f]`` with ``lon = a x + b y + c`` and
+        ``lat = d x + e y + f``, or None with fewer than 3 independent points.
+    """
+    if len(pixel) < 3:
+        return None
+    design = np.column_stack([pixel, np.ones(len(pixel))])
+    if np.linalg.matrix_rank(design) < 3:
+        return None
+    coef, *_ = np.linalg.lstsq(design, lonlat, rcond=None)
+    return [float(v) for v in (*coef[:, 0], *coef[:, 1])]
 
 
 def _gsd(metadata: dict[str, Any]) -> float | None:
@@ -164,7 +187,13 @@ def plan_scene(
     skipped.extend(skipped_b)
     meta_pre, meta_post = labels["pre"].metadata, labels["post"].metadata
     records, boxes_pre, boxes_post = [], [], []
+    pixel_pts, geo_pts = [], []
     for b in buildings:
+        xy = np.asarray(b.pre_polygon.exterior.coords)
+        ll = np.asarray(b.geo_polygon.exterior.coords)
+        if xy.shape == ll.shape:
+            pixel_pts.append(xy)
+            geo_pts.append(ll)
         pre_bounds, post_bounds = b.pre_polygon.bounds, b.post_polygon.bounds
         box_pre = crop_box(pre_bounds, gsds["pre"], buffer_m)
         box_post = crop_box(post_bounds, gsds["post"], buffer_m)
@@ -199,7 +228,10 @@ def plan_scene(
         )
         boxes_pre.append(box_pre)
         boxes_post.append(box_post)
-    plan = _ScenePlan(scene, sizes["pre"], sizes["post"], records, boxes_pre, boxes_post)
+    geo = (
+        fit_georeference(np.concatenate(pixel_pts), np.concatenate(geo_pts)) if pixel_pts else None
+    )
+    plan = _ScenePlan(scene, sizes["pre"], sizes["post"], records, boxes_pre, boxes_post, geo)
     return plan, skipped
 
 
@@ -220,6 +252,9 @@ def _crop_scene(task: dict[str, Any]) -> tuple[int, SkippedItem | None]:
             return task["index"], SkippedItem(
                 path, "size-mismatch", f"decoded size {rgb.size} differs from its header"
             )
+        preview = rgb.copy()
+        preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BILINEAR)
+        preview.save(Path(task["preview_dir"]) / f"{task['stem']}_{phase}.jpg", quality=85)
         fd = os.open(task[f"{phase}_array"], os.O_WRONLY)
         try:
             offset = task[f"{phase}_offset"] + task["first_row"] * row_bytes
@@ -253,6 +288,39 @@ def _compact(src: Path, dst: Path, keep: np.ndarray, chunk: int = 2048) -> None:
         out[start : start + len(sel)] = source[sel]
     out.flush()
     del out, source
+
+
+def _scene_table(plans: Sequence[_ScenePlan], table: pd.DataFrame) -> pd.DataFrame:
+    """One row per ingested scene: size, georeference, corners, preview images."""
+    counts = table["scene"].value_counts()
+    rows = []
+    for plan in plans:
+        width, height = plan.size_post
+        row: dict[str, Any] = {
+            "scene": plan.scene.stem,
+            "event": plan.scene.event,
+            "split": plan.scene.split,
+            "disaster_type": plan.records[0]["disaster_type"],
+            "width": width,
+            "height": height,
+            "gsd": plan.records[0]["gsd"],
+            "buildings": int(counts.get(plan.scene.stem, 0)),
+            "preview_pre": f"scenes/{plan.scene.stem}_pre.jpg",
+            "preview_post": f"scenes/{plan.scene.stem}_post.jpg",
+        }
+        geo = plan.geo or [np.nan] * 6
+        row.update(zip(("geo_a", "geo_b", "geo_c", "geo_d", "geo_e", "geo_f"), geo, strict=True))
+        a, b, c, d, e, f = geo
+        for name, (x, y) in {
+            "tl": (0, 0),
+            "tr": (width, 0),
+            "br": (width, height),
+            "bl": (0, height),
+        }.items():
+            row[f"lon_{name}"] = a * x + b * y + c
+            row[f"lat_{name}"] = d * x + e * y + f
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _summary_line(report: dict[str, Any], workspace: Path) -> str:
@@ -346,12 +414,15 @@ def _ingest_into(
             f"{len(skipped)} items skipped ({dict(kinds)}); fix the input or check --root/--splits"
         )
     arrays = {phase: out / f"crops_{phase}.npy" for phase in ("pre", "post")}
+    (out / "scenes").mkdir()
     offsets = {phase: _allocate(path, n, config.crop_size) for phase, path in arrays.items()}
     tasks, first = [], 0
     for index, plan in enumerate(plans):
         tasks.append(
             {
                 "index": index,
+                "stem": plan.scene.stem,
+                "preview_dir": str(out / "scenes"),
                 "first_row": first,
                 "crop_size": config.crop_size,
                 "pre_image": str(plan.scene.pre_image),
@@ -407,6 +478,12 @@ def _ingest_into(
     table["damage"] = table["damage"].astype("int8")
     with atomic_path(out / "buildings.parquet") as tmp_path:
         table.to_parquet(tmp_path, index=False)
+    scene_table = _scene_table([p for i, p in enumerate(plans) if i not in failed], table)
+    with atomic_path(out / "scenes.parquet") as tmp_path:
+        scene_table.to_parquet(tmp_path, index=False)
+    for index in failed:
+        for phase in ("pre", "post"):
+            (out / "scenes" / f"{plans[index].scene.stem}_{phase}.jpg").unlink(missing_ok=True)
     report = {
         "config": asdict(config),
         "scenes_found": len(scenes),
