@@ -18,15 +18,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Built-in demo: synthetic xBD-format data, then the xBD-obj workspace.
-$(DEMO_DATA)/.complete: | $(STAMP)
-	$(BIN)/stcrl synth-xbd --out $(DEMO_DATA) --scenes-per-event 4 --size 512 --seed 0
-	touch $@
+# Built-in demo: generated xBD-format data, ingest, short training, results.
+$(DEMO_WS)/demo.json: | $(STAMP)
+	$(BIN)/stcrl demo --workspace $(DEMO_WS) --data $(DEMO_DATA)
 
-$(DEMO_WS)/workspace.json: $(DEMO_DATA)/.complete
-	$(BIN)/stcrl ingest-xbd --root $(DEMO_DATA) --workspace $(DEMO_WS) --workers 2
-
-demo: $(DEMO_WS)/workspace.json
+demo: $(DEMO_WS)/demo.json
 
 app: $(STAMP) demo
 	STCRL_WORKSPACE=$(DEMO_WS) $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from pages.common import check_workspace_path, workspace_root
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.errors import StcrlError
 from stcrl_core.workspace import Workspace
@@ -61,7 +62,7 @@ def home() -> None:
     st.caption("Label-efficient building damage analysis from pre/post-disaster satellite imagery.")
     path = st.session_state.get("workspace", DEFAULT_WORKSPACE)
     try:
-        ws = Workspace.open(path)
+        ws = Workspace.open(check_workspace_path(path))
         summary = load_summary(str(ws.path.resolve()), ws.manifest_path.stat().st_mtime)
     except StcrlError as exc:
         st.error(str(exc))
@@ -102,10 +103,17 @@ def main() -> None:
     if "workspace" not in st.session_state:
         st.session_state["workspace"] = DEFAULT_WORKSPACE
     with st.sidebar:
-        st.text_input("Workspace", key="workspace", help="A folder made by `stcrl ingest-xbd`.")
-        if not Path(st.session_state["workspace"]).exists():
-            st.caption("This folder does not exist.")
-    nav = st.navigation([st.Page(home, title="Home", icon="🏠", default=True)])
+        st.text_input(
+            "Workspace",
+            key="workspace",
+            help=f"A folder made by `stcrl ingest-xbd` or `stcrl demo`, under {workspace_root()}.",
+        )
+    nav = st.navigation(
+        [
+            st.Page(home, title="Home", icon="🏠", default=True),
+            st.Page("pages/1_Damage_Map.py", title="Damage map", icon="🗺️"),
+        ]
+    )
     nav.run()
 
 

@@ -143,6 +143,44 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from stcrl_core.eval.predict import predict_damage
+
+    meta = predict_damage(
+        args.workspace, args.run, args.probe, args.features, args.name, args.device
+    )
+    print(
+        f"predictions {meta['name']}: probe trained on {meta['trained_on']} balanced labels; "
+        f"overall F1 on test+hold {meta['eval_overall_f1']:.3f}"
+    )
+    return 0
+
+
+def _cmd_project(args: argparse.Namespace) -> int:
+    from stcrl_core.explore.projection import compute_projection
+    from stcrl_core.progress import tqdm_progress
+
+    with tqdm_progress("project") as progress:
+        coords, meta = compute_projection(
+            args.workspace, args.run, args.view, args.method, args.seed, progress
+        )
+    state = "stored" if meta["cached"] else f"computed in {meta['seconds']:.1f} s"
+    print(f"projection {meta['key']} ({state}): {len(coords)} points")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from stcrl_core.demo import DemoConfig, build_demo
+    from stcrl_core.progress import tqdm_progress
+
+    config = DemoConfig(epochs=args.epochs, device=args.device)
+    with tqdm_progress("demo") as progress:
+        summary = build_demo(args.workspace, args.data, config, progress)
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in summary["seconds"].items())
+    print(f"demo workspace {args.workspace} ready in {summary['total_seconds']:.0f} s ({stages})")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from stcrl_core.workspace import Workspace
 
@@ -308,6 +346,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table-budgets", type=_int_csv, default=None, help="two budgets for table.csv")
     p.add_argument("--finetune-epochs", type=int, default=10, help="epochs of finetune/supervised")
     p.set_defaults(handler=_cmd_budget)
+
+    p = sub.add_parser(
+        "predict",
+        help="predict the damage of every building with a balanced probe on a run's features",
+        description="Train a class-balanced probe on the labelled train+tier3 buildings and "
+        "write WS/predictions/NAME.parquet (pred, confidence, class probabilities).",
+    )
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument("--run", required=True, help="a run with embeddings")
+    p.add_argument("--probe", default="lr", choices=["lr", "mlp"], help="probe (default lr)")
+    p.add_argument(
+        "--features",
+        default="pre+post",
+        choices=["post", "pre+post", "post-pre", "pair-distance"],
+        help="features to classify (default pre+post)",
+    )
+    p.add_argument("--name", default=None, help="prediction name (default RUN-PROBE)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.set_defaults(handler=_cmd_predict)
+
+    p = sub.add_parser(
+        "project",
+        help="2-D projection (UMAP, t-SNE, PCA) of a run's embeddings, stored for the explorer",
+        description="Compute and store WS/projections/KEY.npy, keyed by its parameters.",
+    )
+    p.add_argument("--workspace", required=True, help="workspace folder")
+    p.add_argument("--run", required=True, help="a run with embeddings")
+    p.add_argument("--view", default="post", choices=["pre", "post", "post-pre"])
+    p.add_argument("--method", default="umap", choices=["umap", "tsne", "pca"])
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(handler=_cmd_project)
+
+    p = sub.add_parser(
+        "demo",
+        help="build the complete built-in demo workspace (data, ingest, training, results)",
+        description="Generate xBD-format data, ingest it, pretrain ST-CRL briefly and the "
+        "untrained baseline, embed, run a label-budget experiment, predict damage and "
+        "project embeddings. Finished stages are kept when re-run.",
+    )
+    p.add_argument("--workspace", required=True, help="demo workspace folder")
+    p.add_argument("--data", default=None, help="where the generated data goes (default WS-data)")
+    p.add_argument("--epochs", type=int, default=3, help="ST-CRL epochs (default 3)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.set_defaults(handler=_cmd_demo)
 
     p = sub.add_parser(
         "info",

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from stcrl_core.cli import build_parser
 
-COMMANDS = ("synth-xbd", "ingest-xbd", "pretrain", "embed", "budget", "info")
+COMMANDS = (
+    "synth-xbd", "ingest-xbd", "pretrain", "embed", "budget", "predict", "project", "demo", "info",
+)  # fmt: skip
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,1 @@
+"""Exploring embeddings: 2-D projections and clustering."""

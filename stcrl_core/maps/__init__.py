@@ -1,0 +1,1 @@
+"""Map data for the app: buildings, predictions, scene imagery; offline-ready."""

@@ -1,0 +1,155 @@
+"""Building data for the damage map, prepared once and sent lean.
+
+Streamlit re-sends a whole pydeck deck as JSON on every rerun, so the map gets
+only the columns it draws: position, colour and the few tooltip fields;
+polygons only when few enough buildings are shown, and hexagon aggregates when
+there are very many.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from stcrl_core.data.xbd import DAMAGE_NAMES
+from stcrl_core.errors import WorkspaceError
+from stcrl_core.workspace import Workspace
+
+# xView2-style palette: no-damage green, minor yellow, major orange, destroyed red.
+CLASS_COLORS: dict[int, tuple[int, int, int]] = {
+    0: (46, 160, 67),
+    1: (250, 204, 21),
+    2: (249, 115, 22),
+    3: (220, 38, 38),
+    -1: (148, 163, 184),
+}
+CORRECT_COLORS = {True: (37, 99, 235), False: (219, 39, 119)}
+COLOR_BY = ("predicted", "true", "correct")
+POLYGON_LIMIT = 20_000  # above this many shown buildings, draw points
+
+
+def list_predictions(workspace: str | Path) -> list[str]:
+    """Names of the stored damage predictions of a workspace."""
+    folder = Workspace.open(workspace).path / "predictions"
+    return sorted(p.stem for p in folder.glob("*.parquet")) if folder.exists() else []
+
+
+def load_map_table(workspace: str | Path, prediction: str | None) -> pd.DataFrame:
+    """Buildings joined with a prediction (if any): the map's one source table.
+
+    Columns: ``uid, event, split, scene, damage, lon, lat, wkt, row`` and, with
+    a prediction, ``pred, confidence, proba_0 .. proba_3``.
+    """
+    ws = Workspace.open(workspace)
+    cols = ["uid", "event", "disaster_type", "split", "scene", "damage", "lon", "lat", "wkt", "row"]
+    table = ws.buildings()[cols]
+    if prediction:
+        path = ws.path / "predictions" / f"{prediction}.parquet"
+        if not path.exists():
+            raise WorkspaceError(f"no prediction {prediction!r} in {ws.path}; run `stcrl predict`")
+        pred = pd.read_parquet(path).drop(columns=["uid"])
+        if len(pred) != len(table):
+            raise WorkspaceError(
+                f"{path} does not match the buildings (re-ingested?); re-run `stcrl predict`"
+            )
+        table = table.merge(pred, on="row", how="left")
+    return table
+
+
+def prediction_meta(workspace: str | Path, prediction: str) -> dict:
+    """The metadata (``<name>.json``) of a stored prediction."""
+    path = Workspace.open(workspace).path / "predictions" / f"{prediction}.json"
+    return json.loads(path.read_text())
+
+
+def colour_column(table: pd.DataFrame, color_by: str) -> np.ndarray:
+    """``(N, 4)`` uint8 RGBA colours of the buildings."""
+    if color_by not in COLOR_BY:
+        raise ValueError(f"color_by must be one of {COLOR_BY}, got {color_by!r}")
+    if color_by == "correct":
+        if "pred" not in table:
+            raise ValueError("colouring by correctness needs a prediction")
+        correct = table["pred"].to_numpy() == table["damage"].to_numpy()
+        rgb = np.where(correct[:, None], CORRECT_COLORS[True], CORRECT_COLORS[False])
+        rgb[table["damage"].to_numpy() < 0] = CLASS_COLORS[-1]
+    else:
+        codes = table["pred" if color_by == "predicted" else "damage"].to_numpy()
+        lut = np.zeros((5, 3), dtype=np.int64)
+        for code, rgb_ in CLASS_COLORS.items():
+            lut[code + 1] = rgb_
+        rgb = lut[codes.astype(np.int64) + 1]
+    alpha = np.full((len(table), 1), 210)
+    return np.hstack([rgb, alpha]).astype(np.uint8)
+
+
+def deck_records(table: pd.DataFrame, color_by: str, polygons: bool) -> pd.DataFrame:
+    """The lean frame the pydeck layer draws (and its tooltip shows)."""
+    out = pd.DataFrame(
+        {
+            "uid": table["uid"].to_numpy(),
+            "event": table["event"].to_numpy(),
+            "true": table["damage"].map(DAMAGE_NAMES).to_numpy(),
+            "lon": table["lon"].to_numpy().round(7),
+            "lat": table["lat"].to_numpy().round(7),
+        }
+    )
+    if "pred" in table:
+        out["pred"] = table["pred"].map(DAMAGE_NAMES).to_numpy()
+        out["confidence"] = (table["confidence"].to_numpy() * 100).round(0).astype(int)
+    else:
+        out["pred"] = "-"
+        out["confidence"] = 0
+    out["color"] = list(colour_column(table, color_by))
+    if polygons:
+        out["polygon"] = polygon_rings(table["wkt"].to_numpy())
+    return out
+
+
+def polygon_rings(wkt: np.ndarray) -> list[np.ndarray]:
+    """Exterior rings ``[[lon, lat], ...]`` of WKT polygons (vectorised parse)."""
+    geoms = shapely.from_wkt(wkt)
+    rings = shapely.get_exterior_ring(geoms)
+    coords, index = shapely.get_coordinates(rings, return_index=True)
+    splits = np.flatnonzero(np.diff(index)) + 1
+    return [c.round(7) for c in np.split(coords, splits)]
+
+
+def event_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per event: buildings, true and predicted counts per class, F1 on test+hold."""
+    from stcrl_core.eval.metrics import overall_f1
+
+    rows = []
+    for event, part in table.groupby("event", sort=True):
+        row: dict = {"event": event, "buildings": len(part)}
+        for code in range(4):
+            name = DAMAGE_NAMES[code]
+            row[f"true {name}"] = int((part["damage"] == code).sum())
+            if "pred" in part:
+                row[f"predicted {name}"] = int((part["pred"] == code).sum())
+        if "pred" in part:
+            held = part[part["split"].isin(["test", "hold"]) & (part["damage"] >= 0)]
+            row["F1 (test+hold)"] = (
+                round(overall_f1(held["damage"].to_numpy(), held["pred"].to_numpy()), 3)
+                if len(held)
+                else None
+            )
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("event")
+
+
+def to_geodataframe(table: pd.DataFrame):
+    """Buildings (with predictions) as a GeoDataFrame in EPSG:4326, for export."""
+    import geopandas as gpd
+
+    cols = [c for c in table.columns if c not in ("wkt",)]
+    frame = table[cols].copy()
+    frame["true_class"] = frame["damage"].map(DAMAGE_NAMES)
+    if "pred" in frame:
+        frame["predicted_class"] = frame["pred"].map(DAMAGE_NAMES)
+    return gpd.GeoDataFrame(
+        frame, geometry=shapely.from_wkt(table["wkt"].to_numpy()), crs="EPSG:4326"
+    )

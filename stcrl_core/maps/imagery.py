@@ -1,0 +1,69 @@
+"""Scene imagery as an offline basemap: previews placed by their georeference."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from stcrl_core.workspace import Workspace
+
+BASEMAP_SIDE = 256  # side of the images embedded in the deck (kept small: sent every rerun)
+
+
+def load_scenes(workspace: str | Path) -> pd.DataFrame:
+    """``objects/scenes.parquet`` (empty frame for workspaces ingested before it existed)."""
+    ws = Workspace.open(workspace)
+    path = ws.objects_dir / "scenes.parquet"
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+
+def image_data_url(path: Path, side: int | None = None) -> str:
+    """A JPEG ``data:`` URL of an image file, optionally shrunk to ``side`` px."""
+    import io
+
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+        if side is not None:
+            img.thumbnail((side, side), Image.Resampling.BILINEAR)
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def basemap_records(
+    workspace: str | Path, phase: str, scenes: list[str] | None = None
+) -> list[dict]:
+    """One record per georeferenced scene: image data URL and its four corners.
+
+    ``bounds`` follow deck.gl's BitmapLayer order: bottom-left, top-left,
+    top-right, bottom-right, as ``[lon, lat]``.
+    """
+    if phase not in ("pre", "post"):
+        raise ValueError(f"phase must be 'pre' or 'post', got {phase!r}")
+    ws = Workspace.open(workspace)
+    table = load_scenes(ws.path)
+    if table.empty:
+        return []
+    if scenes is not None:
+        table = table[table["scene"].isin(scenes)]
+    table = table.dropna(subset=["geo_a"])
+    records = []
+    for row in table.itertuples():
+        records.append(
+            {
+                "scene": row.scene,
+                "image": image_data_url(
+                    ws.objects_dir / getattr(row, f"preview_{phase}"), BASEMAP_SIDE
+                ),
+                "bounds": [
+                    [row.lon_bl, row.lat_bl],
+                    [row.lon_tl, row.lat_tl],
+                    [row.lon_tr, row.lat_tr],
+                    [row.lon_br, row.lat_br],
+                ],
+            }
+        )
+    return records
