@@ -141,7 +141,7 @@ if phase != "none":
             pdk.Layer(
                 "BitmapLayer",
                 id=f"img-{record['scene']}",
-                image=record["image"],
+                image=f"'{record['image']}'",  # quoted: a literal, not an accessor
                 bounds=record["bounds"],
             )
         )
@@ -188,13 +188,20 @@ else:
             auto_highlight=True,
         )
     )
-view = pdk.data_utils.compute_view(shown[["lon", "lat"]].to_numpy().tolist())
+# events lie on several continents: open on the event with the most buildings shown
+focus = shown[shown["event"] == shown["event"].value_counts().index[0]]
+view = pdk.data_utils.compute_view(focus[["lon", "lat"]].to_numpy().tolist())
+view.zoom = min(max(view.zoom, 13), 18)
 tooltip = {
     "html": "<b>{uid}</b><br/>{event}<br/>true: {true}<br/>predicted: {pred} ({confidence}%)",
     "style": {"fontSize": "12px"},
 }
 deck = pdk.Deck(
-    layers=layers, initial_view_state=view, map_provider=None, map_style=None, tooltip=tooltip
+    layers=layers,
+    initial_view_state=view,
+    map_provider=None,
+    map_style=imagery.blank_map_style(),  # no web basemap: the scene imagery is the base
+    tooltip=tooltip,
 )
 event = st.pydeck_chart(
     deck, on_select="rerun", selection_mode="single-object", key="damage_map", height=560

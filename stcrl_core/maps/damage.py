@@ -103,19 +103,19 @@ def deck_records(table: pd.DataFrame, color_by: str, polygons: bool) -> pd.DataF
     else:
         out["pred"] = "-"
         out["confidence"] = 0
-    out["color"] = list(colour_column(table, color_by))
+    out["color"] = colour_column(table, color_by).tolist()  # plain lists serialise as JSON arrays
     if polygons:
         out["polygon"] = polygon_rings(table["wkt"].to_numpy())
     return out
 
 
-def polygon_rings(wkt: np.ndarray) -> list[np.ndarray]:
+def polygon_rings(wkt: np.ndarray) -> list[list[list[float]]]:
     """Exterior rings ``[[lon, lat], ...]`` of WKT polygons (vectorised parse)."""
     geoms = shapely.from_wkt(wkt)
     rings = shapely.get_exterior_ring(geoms)
     coords, index = shapely.get_coordinates(rings, return_index=True)
     splits = np.flatnonzero(np.diff(index)) + 1
-    return [c.round(7) for c in np.split(coords, splits)]
+    return [c.round(7).tolist() for c in np.split(coords, splits)]
 
 
 def event_summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -31,6 +31,8 @@ def _walk(element: object) -> Iterator[object]:
 
 def data_url(url: str, kind: str) -> str | None:
     """The ``data:`` URL of a CDN resource, or None if it is not available offline."""
+    if url.startswith("data:"):
+        return url  # already embedded
     content = _resources().get(url)
     if content is None:
         return None

@@ -13,6 +13,27 @@ from stcrl_core.workspace import Workspace
 BASEMAP_SIDE = 256  # side of the images embedded in the deck (kept small: sent every rerun)
 
 
+def blank_map_style(background: str = "#e8e6e1") -> str:
+    """A MapLibre style with no sources, as a ``data:`` URL.
+
+    Streamlit fills in a CARTO basemap (fetched from the web) when a deck has
+    no map style; this style draws only a plain background, so the map needs
+    no network and the scene imagery is the basemap.
+    """
+    import json
+
+    style = {
+        "version": 8,
+        "sources": {},
+        "layers": [
+            {"id": "background", "type": "background", "paint": {"background-color": background}}
+        ],
+    }
+    return "data:application/json;base64," + base64.b64encode(json.dumps(style).encode()).decode(
+        "ascii"
+    )
+
+
 def load_scenes(workspace: str | Path) -> pd.DataFrame:
     """``objects/scenes.parquet`` (empty frame for workspaces ingested before it existed)."""
     ws = Workspace.open(workspace)

@@ -1,0 +1,159 @@
+"""Real-browser test: Debian's chromium driven by Playwright, with no network.
+
+Starts ``streamlit run app.py`` on a free local port against a small real
+workspace, opens each page, waits for both maps to be drawn (deck.gl canvas,
+Leaflet image overlay and polygons), clicks a building in the folium view
+(inside its iframe) and sees its crops. Every request that is not to the local
+server or a ``data:`` URL is aborted and recorded, to prove the app works
+offline. Screenshots go to ``tmp_path`` (and to ``$STCRL_SCREENSHOTS`` if set).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from stcrl_core.embeddings import embed_run
+from stcrl_core.engine import PretrainConfig, pretrain
+from stcrl_core.eval.predict import predict_damage
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
+    ),
+]
+READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(ingested: Path, tmp_path_factory: pytest.TempPathFactory):
+    ws = tmp_path_factory.mktemp("e2e") / "ws"
+    shutil.copytree(ingested, ws)
+    pretrain(PretrainConfig(method="random", run="rand", crop=28), ws)
+    embed_run(ws, "rand")
+    predict_damage(ws, "rand", probe="lr", features="post")
+    port = _free_port()
+    env = {**os.environ, "STCRL_WORKSPACE": str(ws), "STCRL_WORKSPACE_ROOT": "/"}
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.read() == b"ok":
+                    break
+        except OSError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "streamlit did not start"
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--enable-unsafe-swiftshader", "--use-angle=swiftshader", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )  # fmt: skip
+        yield b
+        b.close()
+
+
+def _offline_page(browser, blocked: list[str]):
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(
+            ("http://127.0.0.1", "http://localhost", "data:", "blob:", "ws://127.0.0.1")
+        ):
+            r.continue_()
+        else:
+            blocked.append(url)
+            r.abort()
+
+    page.route("**/*", route)
+    return page
+
+
+def _shot(page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    target = os.environ.get("STCRL_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / path.name)
+
+
+def test_pages_render_offline_and_folium_click_shows_crops(
+    server: str, browser, tmp_path: Path
+) -> None:
+    blocked: list[str] = []
+    page = _offline_page(browser, blocked)
+    page.goto(server)
+    page.wait_for_selector(READY, timeout=60_000)
+    page.get_by_text("ST-CRL building analysis").first.wait_for(timeout=30_000)
+    _shot(page, tmp_path, "home")
+
+    page.goto(f"{server}/damage-map")
+    page.wait_for_selector(READY, timeout=60_000)
+    canvas = page.locator("[data-testid='stDeckGlJsonChart'] canvas").first  # deck.gl (WebGL)
+    canvas.wait_for(timeout=60_000)
+    assert canvas.bounding_box()["height"] > 200
+    frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']")
+    frame.locator(".leaflet-container").wait_for(timeout=60_000)
+    frame.locator("img.leaflet-image-layer").wait_for(timeout=30_000)
+    loaded = frame.locator("img.leaflet-image-layer").evaluate(
+        "img => img.complete && img.naturalWidth > 0"
+    )
+    assert loaded, "scene image overlay did not load"
+    polygons = frame.locator("path.leaflet-interactive")
+    assert polygons.count() > 5
+    page.wait_for_timeout(1500)  # let deck.gl finish its first frame
+    _shot(page, tmp_path, "damage_map")
+
+    polygons.nth(polygons.count() // 2).click(force=True)
+    page.get_by_text("post-disaster", exact=True).last.wait_for(timeout=60_000)
+    page.wait_for_selector(READY, timeout=60_000)
+    panel = page.locator("[class*='st-key-building-']").last  # the clicked building's panel
+    assert panel.get_by_text("pre-disaster", exact=True).count() == 1
+    crops = panel.locator("img")
+    assert crops.count() >= 2 and all(
+        crops.nth(i).evaluate("i => i.naturalWidth > 0") for i in range(2)
+    )
+    _shot(page, tmp_path, "damage_map_building")
+    assert not [u for u in blocked if "favicon" not in u], (
+        f"requests left the machine: {blocked[:5]}"
+    )
