@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import check_workspace_path, workspace_root
+from pages.jobs_panel import jobs_panel, runs_frame, start_work_panel
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.errors import StcrlError
 from stcrl_core.workspace import Workspace
@@ -56,6 +57,30 @@ def load_summary(path: str, stamp: float) -> dict:
     }
 
 
+def experiments_frame(ws: Workspace) -> pd.DataFrame:
+    """Stored label-budget experiments with their settings and best mean F1."""
+    import json
+
+    rows = []
+    for path in sorted((ws.path / "experiments").glob("*/results.json")):
+        result = json.loads(path.read_text())
+        config = result["config"]
+        best = max(result["curves"], key=lambda c: c["mean"]) if result["curves"] else None
+        rows.append(
+            {
+                "id": result["id"],
+                "runs": ", ".join(config["runs"]) or "-",
+                "probes": ", ".join(config["probes"]),
+                "budgets": ", ".join(map(str, config["budgets"])),
+                "trials": config["trials"],
+                "features": config["features"],
+                "best mean F1": round(best["mean"], 3) if best else None,
+                "best": f"{best['run']} {best['probe']} n={best['budget']}" if best else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def home() -> None:
     """The home page: what the chosen workspace holds."""
     st.title("ST-CRL building analysis")
@@ -88,12 +113,25 @@ def home() -> None:
     if report["skipped"]:
         with st.expander(f"{len(report['skipped'])} items skipped at ingest"):
             st.dataframe(pd.DataFrame(report["skipped"]), width="stretch")
-    runs = summary["manifest"].get("runs", [])
+    st.subheader("Pages")
+    links = st.columns(3)
+    links[0].page_link("pages/1_Damage_Map.py", label="Damage map", icon="🗺️")
     st.subheader("Runs")
-    if runs:
-        st.dataframe(pd.DataFrame(runs), width="stretch")
+    runs = runs_frame(summary["manifest"], ws)
+    if runs.empty:
+        st.write("No training runs yet: start one below or run `stcrl pretrain`.")
     else:
-        st.write("No training runs yet.")
+        st.dataframe(runs, width="stretch", hide_index=True)
+    experiments = experiments_frame(ws)
+    st.subheader("Label-budget experiments")
+    if experiments.empty:
+        st.write("No experiments yet: run `stcrl budget`.")
+    else:
+        st.dataframe(experiments, width="stretch", hide_index=True)
+    st.subheader("Background jobs")
+    jobs_panel(ws)
+    with st.expander("Start work in the background"):
+        start_work_panel(ws, [] if runs.empty else runs["run"].tolist())
 
 
 def main() -> None:
@@ -111,7 +149,7 @@ def main() -> None:
     nav = st.navigation(
         [
             st.Page(home, title="Home", icon="🏠", default=True),
-            st.Page("pages/1_Damage_Map.py", title="Damage map", icon="🗺️"),
+            st.Page("pages/1_Damage_Map.py", title="Damage map", icon="🗺️", url_path="damage-map"),
         ]
     )
     nav.run()

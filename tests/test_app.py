@@ -103,3 +103,26 @@ def test_map_selection_shows_the_building(app_ws: Path) -> None:
     assert any(m.value == f"**Building {uid}**" for m in at.markdown)
     assert any(m.value.startswith("**Predicted**") for m in at.markdown)
     assert len(at.get("image")) >= 2  # the pre and post crops
+
+
+def test_home_starts_a_background_job_and_shows_it(app_ws: Path) -> None:
+    import time
+
+    from stcrl_core.jobs import list_jobs
+
+    at = _app(app_ws).run()
+    assert not at.exception
+    assert any("rand" in str(df.value) for df in at.dataframe)  # runs table
+    at.selectbox(key="project-run").set_value("rand")
+    next(s for s in at.selectbox if s.label == "Method" and "pca" in s.options).set_value("pca")
+    next(b for b in at.button if b.label == "Compute projection").click().run()
+    assert not at.exception
+    jobs = list_jobs(app_ws)
+    assert jobs and jobs[0]["kind"] == "project" and jobs[0]["args"]["method"] == "pca"
+    deadline = time.monotonic() + 120
+    while list_jobs(app_ws)[0]["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert list_jobs(app_ws)[0]["status"] == "done"
+    at.run()
+    assert any("project" in m.value and "done" in m.value for m in at.markdown)
