@@ -65,6 +65,9 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str) -> None:
             part["budget"], part["mean"] - part["std"], part["mean"] + part["std"], alpha=0.2
         )
     ax.set_xscale("log")
+    budgets = sorted(curves["budget"].unique())
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.minorticks_off()
     ax.set_xlabel("labelled training buildings (class-balanced)")
     ax.set_ylabel("overall F1 (harmonic mean of 4 classes)")
     ax.set_title(title)
