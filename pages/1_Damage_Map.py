@@ -131,7 +131,7 @@ if shown.empty:
 
 mode = display
 if mode == "auto":
-    mode = "polygons" if len(shown) <= damage.POLYGON_LIMIT else "points"
+    mode = damage.auto_mode(len(shown))
 frame = deck_frame(path, prediction, color_by, mode == "polygons", rows, key)
 layers = []
 if phase != "none":

@@ -30,6 +30,14 @@ CLASS_COLORS: dict[int, tuple[int, int, int]] = {
 CORRECT_COLORS = {True: (37, 99, 235), False: (219, 39, 119)}
 COLOR_BY = ("predicted", "true", "correct")
 POLYGON_LIMIT = 20_000  # above this many shown buildings, draw points
+POINT_LIMIT = 50_000  # above this many, aggregate into hexagons (JSON stays small)
+
+
+def auto_mode(n: int) -> str:
+    """How to draw ``n`` buildings: polygons, points, or hexagon aggregates."""
+    if n <= POLYGON_LIMIT:
+        return "polygons"
+    return "points" if n <= POINT_LIMIT else "hexagons"
 
 
 def list_predictions(workspace: str | Path) -> list[str]:
