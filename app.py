@@ -17,6 +17,7 @@ from pages.common import check_workspace_path, workspace_root
 from pages.jobs_panel import jobs_panel, runs_frame, start_work_panel
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.errors import StcrlError
+from stcrl_core.maps.damage import CLASS_COLORS
 from stcrl_core.workspace import Workspace
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -107,7 +108,8 @@ def home() -> None:
     st.dataframe(summary["events"], width="stretch")
     st.subheader("Buildings per damage class")
     left, right = st.columns([3, 2])
-    left.bar_chart(summary["per_event_class"], stack=True)
+    palette = ["#{:02x}{:02x}{:02x}".format(*CLASS_COLORS[c]) for c in (0, 1, 2, 3, -1)]
+    left.bar_chart(summary["per_event_class"], stack=True, color=palette)
     right.dataframe(summary["per_split_class"], width="stretch")
     report = summary["report"]
     if report["skipped"]:

@@ -1,0 +1,92 @@
+"""Screenshots of the app on the demo workspace for the README and docs.
+
+Starts ``streamlit run app.py`` on a free port against ``demo-workspace`` (build
+it with ``make demo``), drives Debian's chromium with Playwright and writes
+``docs/screenshots/{home,damage_map,scene_view}.png``.
+
+Usage: ``.venv/bin/python docs/make_screenshots.py [--workspace demo-workspace]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+READY = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+ARGS = [
+    "--no-sandbox",
+    "--enable-unsafe-swiftshader",
+    "--use-angle=swiftshader",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def main() -> None:
+    """Start the app, take the screenshots, stop the app."""
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workspace", default="demo-workspace")
+    args = parser.parse_args()
+    out = ROOT / "docs" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "STCRL_WORKSPACE": args.workspace}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path="/usr/bin/chromium", headless=True, args=ARGS
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1500})
+            page.goto(url)
+            page.wait_for_selector(READY, timeout=120_000)
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(out / "home.png"))
+            page.goto(f"{url}/damage-map")
+            page.wait_for_selector(READY, timeout=120_000)
+            page.locator("[data-testid='stDeckGlJsonChart'] canvas").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(4000)
+            page.screenshot(path=str(out / "damage_map.png"))
+            frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']")
+            polygons = frame.locator("path.leaflet-interactive")
+            polygons.first.wait_for(timeout=60_000)
+            polygons.nth(polygons.count() // 2).click(force=True)
+            page.get_by_text("post-disaster", exact=True).last.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)
+            page.get_by_text("Scene view").scroll_into_view_if_needed()
+            page.screenshot(path=str(out / "scene_view.png"), full_page=False)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    print(f"wrote screenshots to {out}")
+
+
+if __name__ == "__main__":
+    main()
