@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pydeck as pdk
@@ -38,16 +35,7 @@ def basemap(path: str, phase: str, scenes: tuple, _stamp: float) -> list[dict]:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def export_bytes(path: str, prediction: str | None, rows: tuple, fmt: str, _stamp: tuple) -> bytes:
-    table = map_table(path, prediction, _stamp).iloc[list(rows)]
-    if fmt == "csv":
-        return table.drop(columns=["wkt"]).to_csv(index=False).encode()
-    gdf = damage.to_geodataframe(table)
-    if fmt == "geojson":
-        return gdf.to_json().encode()
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "buildings.gpkg"
-        gdf.to_file(out, driver="GPKG", layer="buildings")
-        return out.read_bytes()
+    return damage.export_buildings(map_table(path, prediction, _stamp).iloc[list(rows)], fmt)
 
 
 def legend(color_by: str) -> None:
@@ -100,7 +88,12 @@ prediction = None if prediction == "(none)" else prediction
 color_options = list(damage.COLOR_BY) if prediction else ["true"]
 color_by = top[1].radio("Colour by", color_options, horizontal=True)
 display = top[2].radio("Draw", ["auto", "points", "polygons", "hexagons"], horizontal=True)
-phase = top[3].radio("Imagery", ["post", "pre", "none"], horizontal=True)
+phase = top[3].radio(
+    "Imagery",
+    ["post", "pre", "none", "web tiles"],
+    horizontal=True,
+    help="Scene imagery works offline; web tiles need internet access.",
+)
 
 key = (
     stamp(ws.objects_dir / "buildings.parquet"),
@@ -134,7 +127,7 @@ if mode == "auto":
     mode = damage.auto_mode(len(shown))
 frame = deck_frame(path, prediction, color_by, mode == "polygons", rows, key)
 layers = []
-if phase != "none":
+if phase in ("pre", "post"):
     scenes = tuple(sorted(shown["scene"].unique()))
     for record in basemap(path, phase, scenes, key[0]):
         layers.append(
@@ -199,8 +192,9 @@ tooltip = {
 deck = pdk.Deck(
     layers=layers,
     initial_view_state=view,
-    map_provider=None,
-    map_style=imagery.blank_map_style(),  # no web basemap: the scene imagery is the base
+    map_provider="carto" if phase == "web tiles" else None,
+    # offline by default: no web basemap, the scene imagery is the base
+    map_style=None if phase == "web tiles" else imagery.blank_map_style(),
     tooltip=tooltip,
 )
 event = st.pydeck_chart(
@@ -209,7 +203,11 @@ event = st.pydeck_chart(
 legend(color_by)
 st.caption(
     f"{len(shown):,} buildings drawn as {mode}"
-    + ("" if phase == "none" else f" over the {phase}-disaster imagery (no web basemap needed)")
+    + (
+        f" over the {phase}-disaster imagery (no web basemap needed)"
+        if phase in ("pre", "post")
+        else (" over web tiles" if phase == "web tiles" else "")
+    )
 )
 
 selection = (event or {}).get("selection") or {}  # dict-like in the app and in AppTest
@@ -265,7 +263,7 @@ from streamlit_folium import st_folium  # noqa: E402  (heavy import, only when d
 
 from stcrl_core.maps.scene_view import scene_map  # noqa: E402
 
-fmap = scene_map(path, scene, prediction, table, phase if phase != "none" else "post")
+fmap = scene_map(path, scene, prediction, table, phase if phase in ("pre", "post") else "post")
 result = st_folium(
     fmap, height=480, width=None, key=f"scene-{scene}", returned_objects=["last_active_drawing"]
 )

@@ -67,19 +67,33 @@ def build_demo(
     timings: dict[str, float] = {}
     results: dict[str, Any] = {}
 
+    current = {"index": 0, "name": ""}
+
     def stage(index: int, name: str) -> float:
+        current.update(index=index, name=name)
         progress(index, len(STAGES), name)
         return time.perf_counter()
+
+    def inner(done: int, total: int, message: str) -> None:
+        """Progress inside a stage, reported as part of the overall bar."""
+        share = done / total if total else 0.0
+        progress(current["index"], len(STAGES), f"{current['name']}: {message} ({share:.0%})")
 
     t = stage(0, "generating xBD-format data")
     if not (data_path / "synthetic.json").exists():
         generate_xbd(
-            data_path, scenes_per_event=config.scenes_per_event, size=config.size, seed=config.seed
+            data_path,
+            progress=inner,
+            scenes_per_event=config.scenes_per_event,
+            size=config.size,
+            seed=config.seed,
         )
     timings["data"] = time.perf_counter() - t
     t = stage(1, "ingesting building objects")
     if not ((ws_path / "workspace.json").exists() and Workspace(ws_path).has_objects()):
-        report = build_objects(IngestConfig(root=str(data_path.resolve()), workers=2), ws_path)
+        report = build_objects(
+            IngestConfig(root=str(data_path.resolve()), workers=2), ws_path, progress=inner
+        )
         results["buildings"] = report["buildings"]
     timings["ingest"] = time.perf_counter() - t
     ws = Workspace.open(ws_path)
@@ -95,7 +109,7 @@ def build_demo(
             seed=config.seed,
             device=config.device,
         )
-        pretrain(settings, ws_path)
+        pretrain(settings, ws_path, progress=inner)
     timings["pretrain"] = time.perf_counter() - t
     t = stage(3, "untrained baseline")
     if "untrained" not in runs:
@@ -104,7 +118,7 @@ def build_demo(
     t = stage(4, "embeddings")
     for run in ("stcrl", "untrained"):
         if not (ws.runs_dir / run / "embeddings.json").exists():
-            embed_run(ws_path, run, device=config.device)
+            embed_run(ws_path, run, device=config.device, progress=inner)
     timings["embed"] = time.perf_counter() - t
     t = stage(5, "label-budget experiment")
     experiment = BudgetConfig(
@@ -115,7 +129,7 @@ def build_demo(
         seed=config.seed,
         device=config.device,
     )
-    budget = run_budget_experiment(experiment, ws_path)
+    budget = run_budget_experiment(experiment, ws_path, inner)
     results["experiment"] = budget["id"]
     timings["budget"] = time.perf_counter() - t
     t = stage(6, "damage predictions")
@@ -123,7 +137,7 @@ def build_demo(
     timings["predict"] = time.perf_counter() - t
     t = stage(7, "2-D projections")
     for run in ("stcrl", "untrained"):
-        compute_projection(ws_path, run, "post", "umap", seed=config.seed)
+        compute_projection(ws_path, run, "post", "umap", seed=config.seed, progress=inner)
     timings["project"] = time.perf_counter() - t
     progress(len(STAGES), len(STAGES), "done")
     summary = {

@@ -161,3 +161,23 @@ def to_geodataframe(table: pd.DataFrame):
     return gpd.GeoDataFrame(
         frame, geometry=shapely.from_wkt(table["wkt"].to_numpy()), crs="EPSG:4326"
     )
+
+
+EXPORT_FORMATS = ("csv", "geojson", "gpkg")
+
+
+def export_buildings(table: pd.DataFrame, fmt: str) -> bytes:
+    """Buildings with their predictions as CSV, GeoJSON or GeoPackage bytes."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if fmt == "csv":
+        return table.drop(columns=["wkt"]).to_csv(index=False).encode()
+    gdf = to_geodataframe(table)
+    if fmt == "geojson":
+        return gdf.to_json().encode()
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "buildings.gpkg"
+        gdf.to_file(out, driver="GPKG", layer="buildings")
+        return out.read_bytes()

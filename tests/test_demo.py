@@ -1,0 +1,93 @@
+"""The built-in demo end to end (tiny settings), and the app's pages on it."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from stcrl_core.demo import STAGES, DemoConfig, build_demo
+from stcrl_core.maps.damage import export_buildings, load_map_table
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("demo")
+    config = DemoConfig(
+        scenes_per_event=2, size=320, epochs=1, batch_size=32, budgets=(4, 8), trials=2
+    )
+    reports = []
+    build_demo(root / "ws", root / "data", config, lambda d, t, m: reports.append((d, t, m)))
+    assert reports[-1] == (len(STAGES), len(STAGES), "done")
+    assert any(
+        "ST-CRL pretraining: epoch 1/1" in m for _, _, m in reports
+    )  # progress inside stages
+    return root / "ws"
+
+
+def test_demo_builds_every_artifact(demo: Path) -> None:
+    summary = json.loads((demo / "demo.json").read_text())
+    assert set(summary["seconds"]) == set(STAGES)
+    manifest = json.loads((demo / "workspace.json").read_text())
+    assert {r["name"] for r in manifest["runs"]} == {"stcrl", "untrained"}
+    for run in ("stcrl", "untrained"):
+        assert (demo / "runs" / run / "embeddings_post.npy").exists()
+    assert len(list((demo / "experiments").glob("*/curves.png"))) == 1
+    assert (demo / "predictions" / "stcrl-lr.parquet").exists()
+    assert len(list((demo / "projections").glob("*.npy"))) == 2
+    # finished stages are kept: a second build only re-reads them
+    again = build_demo(
+        demo,
+        demo.with_name("data"),
+        DemoConfig(scenes_per_event=2, size=320, epochs=1, batch_size=32, budgets=(4, 8), trials=2),
+    )
+    assert again["seconds"]["pretrain"] < 1.0
+
+
+def test_exports(demo: Path) -> None:
+    table = load_map_table(demo, "stcrl-lr")
+    csv = pd.read_csv(io.BytesIO(export_buildings(table, "csv")))
+    assert len(csv) == len(table) and {"uid", "pred", "confidence"} <= set(csv.columns)
+    geojson = json.loads(export_buildings(table, "geojson"))
+    assert len(geojson["features"]) == len(table)
+    assert geojson["features"][0]["geometry"]["type"] == "Polygon"
+    gpkg = demo.parent / "b.gpkg"
+    gpkg.write_bytes(export_buildings(table, "gpkg"))
+    frame = gpd.read_file(gpkg, layer="buildings")
+    assert len(frame) == len(table) and frame.crs.to_epsg() == 4326
+    with pytest.raises(ValueError, match="format"):
+        export_buildings(table, "shp")
+
+
+@pytest.mark.parametrize("page", [None, "pages/1_Damage_Map.py"])
+def test_every_page_runs_on_the_demo(demo: Path, page: str | None, monkeypatch) -> None:
+    monkeypatch.setenv("STCRL_WORKSPACE_ROOT", "/")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["workspace"] = str(demo)
+    if page:
+        at.switch_page(page)
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error
+    if page:
+        for option in ("true", "correct", "predicted"):
+            at.radio[0].set_value(option).run()
+            assert not at.exception
+        imagery = next(r for r in at.radio if r.label == "Imagery")
+        for option in ("pre", "none", "web tiles"):
+            imagery.set_value(option).run()
+            assert not at.exception
+        draw = next(r for r in at.radio if r.label == "Draw")
+        for option in ("points", "hexagons"):
+            draw.set_value(option).run()
+            assert not at.exception
+    else:
+        assert any(df for df in at.dataframe)
