@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 VARIANTS = ("stcrl", "simclr")
 
 
+def _at_least_float32(z: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 (autocast) inputs are computed in float32; float64 stays float64."""
+    return z.to(torch.promote_types(z.dtype, torch.float32))
+
+
 def _check(z_pre: torch.Tensor, z_post: torch.Tensor, temperature: float, variant: str) -> None:
     if z_pre.ndim != 2 or z_pre.shape != z_post.shape:
         raise ValueError(
@@ -107,7 +112,7 @@ def stcrl_loss(
     """ST-CRL contrastive loss of a batch of pre/post building embeddings (eq. 1).
 
     Vectorised (no loop over the batch), stable (log-sum-exp) and computed in
-    float32 even under bf16/fp16 autocast.
+    at least float32 even under bf16/fp16 autocast (float64 inputs stay float64).
 
     Args:
         z_pre: ``(N, d)`` embeddings of the pre-disaster crops (need not be normalised).
@@ -117,7 +122,7 @@ def stcrl_loss(
             symmetric NT-Xent (one anchor per view) for comparison.
 
     Returns:
-        The scalar mean loss (float32).
+        The scalar mean loss (float32, or float64 for float64 inputs).
 
     Raises:
         ValueError: On a shape mismatch, a batch of fewer than 2, a
@@ -125,8 +130,8 @@ def stcrl_loss(
     """
     _check(z_pre, z_post, temperature, variant)
     with torch.autocast(device_type=z_pre.device.type, enabled=False):
-        u_pre = F.normalize(z_pre.float(), dim=1)
-        u_post = F.normalize(z_post.float(), dim=1)
+        u_pre = F.normalize(_at_least_float32(z_pre), dim=1)
+        u_post = F.normalize(_at_least_float32(z_post), dim=1)
         return contrastive_rows(u_pre, u_post, u_pre, u_post, 0, temperature, variant).mean()
 
 
@@ -153,8 +158,8 @@ def distributed_stcrl_loss(
 
     _check(z_pre, z_post, temperature, variant)
     with torch.autocast(device_type=z_pre.device.type, enabled=False):
-        u_pre = F.normalize(z_pre.float(), dim=1)
-        u_post = F.normalize(z_post.float(), dim=1)
+        u_pre = F.normalize(_at_least_float32(z_pre), dim=1)
+        u_post = F.normalize(_at_least_float32(z_post), dim=1)
         k_pre = torch.cat(all_gather(u_pre), dim=0)
         k_post = torch.cat(all_gather(u_post), dim=0)
         offset = dist.get_rank() * u_pre.shape[0]
