@@ -1,0 +1,292 @@
+"""Benchmark of the batched probes against scikit-learn fitted trial by trial.
+
+Times the whole label-budget curve of the frozen-feature probes of
+``stcrl_core.eval.probes``: budgets 100, 200, 500, 1000 and 2000 labels, 10
+trials each, drawn with :func:`stcrl_core.eval.budget.draw_trials` from a
+labelled pool, every trial scored on the same evaluation set. For each probe
+the library fits all trials of a budget at once (one batched fit, then one
+batched predict); the baseline is scikit-learn fitted once per trial on the
+same subsets:
+
+* ``lr``: :class:`~stcrl_core.eval.probes.LogisticProbe` vs
+  ``StandardScaler`` + ``LogisticRegression(C=1, max_iter=100)`` (default lbfgs
+  solver), the scaler fitted on each trial's subset like the library's
+  per-trial standardisation;
+* ``mlp``: :class:`~stcrl_core.eval.probes.MLPProbe` vs ``StandardScaler`` +
+  ``MLPClassifier(hidden_layer_sizes=(100,), alpha=1e-4, max_iter=200,
+  random_state=trial)``.
+
+Timed: standardisation, fit and predict of every trial of every budget (the
+draws, made once up front, and the scoring are not). Both are scored with the
+paper's overall F1 (harmonic mean of the per-class F1,
+:func:`stcrl_core.eval.metrics.batched_overall_f1`); the table gives the mean
+over trials per budget and the largest absolute difference of these means.
+
+Data: a seeded synthetic feature matrix of 10,000 x 512 float32 (8,000 pool +
+2,000 evaluation rows) with xBD-like class imbalance (55/15/15/15 %): class
+means drawn from N(0, I) in a random 12-dimensional subspace, unit noise in
+that subspace and in all 512 dimensions, then a per-feature scale and offset
+(so standardisation matters). Overall F1 is mid-range: about 0.5 at 100 labels
+rising to about 0.63 at 2,000 for logistic regression.
+
+``--variant`` adds rows that time the library's probes with other constructor
+parameters (``probe:key=value,...``, e.g. ``mlp:max_iter=100,lr=0.02``) against
+the same scikit-learn results. Times are medians over ``--repeats`` rounds that
+run ours and scikit-learn in turn, with torch's default thread count unless
+``--threads`` is given; the 1-minute load average before and after is saved.
+Results are printed as Markdown tables and written to
+``benchmarks/out/probes.json``; record them in ``docs/benchmarks.md``.
+
+Usage: ``python benchmarks/bench_probes.py [--device auto] [--trials 10] [--repeats 3]
+[--probes lr,mlp] [--variant mlp:max_iter=100] [--threads N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+from stcrl_core.engine import resolve_device
+from stcrl_core.eval.budget import draw_trials
+from stcrl_core.eval.metrics import batched_overall_f1
+from stcrl_core.eval.probes import PROBES
+
+BUDGETS = (100, 200, 500, 1000, 2000)
+CLASS_SHARES = (0.55, 0.15, 0.15, 0.15)  # no-damage, minor, major, destroyed
+
+
+def make_features(
+    n_pool: int = 8000, n_eval: int = 2000, dim: int = 512, rank: int = 12, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded synthetic features ``(x_pool, y_pool, x_eval, y_eval)``, float32 and int64.
+
+    Class ``c`` has mean ``mu_c`` in a random ``rank``-dimensional subspace of
+    the ``dim`` features; each row adds unit noise in that subspace and noise in
+    all dimensions; every feature then gets its own scale and offset.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_pool + n_eval
+    y = np.concatenate([
+        rng.choice(4, size=n_pool, p=CLASS_SHARES), rng.choice(4, size=n_eval, p=CLASS_SHARES)
+    ])  # fmt: skip
+    basis, _ = np.linalg.qr(rng.normal(size=(dim, rank)))  # (dim, rank), orthonormal columns
+    means = rng.normal(size=(4, rank))
+    latent = means[y] + rng.normal(size=(n, rank))
+    x = latent @ basis.T + rng.normal(size=(n, dim))
+    x = x * rng.lognormal(0.0, 1.0, size=dim) + rng.normal(0.0, 2.0, size=dim)
+    x = x.astype(np.float32)
+    return x[:n_pool], y[:n_pool], x[n_pool:], y[n_pool:]
+
+
+def sklearn_estimator(probe: str, trial: int) -> Any:
+    """The scikit-learn baseline of a probe for one trial."""
+    if probe == "lr":
+        return LogisticRegression(C=1.0, max_iter=100)
+    return MLPClassifier(hidden_layer_sizes=(100,), alpha=1e-4, max_iter=200, random_state=trial)
+
+
+def run_sklearn(
+    probe: str, subsets: dict[int, tuple[np.ndarray, np.ndarray]], x_eval: np.ndarray
+) -> tuple[float, dict[int, np.ndarray]]:
+    """Fit and predict every trial of every budget; return seconds and predictions."""
+    preds: dict[int, np.ndarray] = {}
+    start = time.perf_counter()
+    for budget, (x, y) in subsets.items():
+        rows = []
+        for t in range(x.shape[0]):
+            scaler = StandardScaler().fit(x[t])
+            clf = sklearn_estimator(probe, t).fit(scaler.transform(x[t]), y[t])
+            rows.append(clf.predict(scaler.transform(x_eval)))
+        preds[budget] = np.stack(rows)
+    return time.perf_counter() - start, preds
+
+
+def run_ours(
+    probe: str,
+    params: dict[str, Any],
+    subsets: dict[int, tuple[np.ndarray, np.ndarray]],
+    x_eval: np.ndarray,
+    device: str,
+) -> tuple[float, dict[int, np.ndarray], dict[int, float]]:
+    """One batched fit + predict per budget; return seconds, predictions, seconds per budget."""
+    preds: dict[int, np.ndarray] = {}
+    per_budget: dict[int, float] = {}
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for budget, (x, y) in subsets.items():
+        t0 = time.perf_counter()
+        model = PROBES[probe](device=device, random_state=0, **params).fit(x, y)
+        preds[budget] = model.predict(x_eval)
+        sync()
+        per_budget[budget] = time.perf_counter() - t0
+    return time.perf_counter() - start, preds, per_budget
+
+
+def mean_f1(y_eval: np.ndarray, preds: dict[int, np.ndarray]) -> dict[int, float]:
+    """Mean overall F1 over trials, per budget."""
+    return {b: float(batched_overall_f1(y_eval, p).mean()) for b, p in preds.items()}
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``"mlp:max_iter=100,lr=0.02"`` -> ``("mlp", {"max_iter": 100, "lr": 0.02})``."""
+    probe, _, rest = text.partition(":")
+    if probe not in PROBES:
+        raise argparse.ArgumentTypeError(f"unknown probe {probe!r} in variant {text!r}")
+    params: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        number = float(value)
+        params[key] = int(number) if number.is_integer() and "." not in value else number
+    return probe, params
+
+
+def label(probe: str, params: dict[str, Any]) -> str:
+    """Row label of a probe setting."""
+    return probe + (" " + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
+
+
+def timed_median(fn: Callable[[], tuple], repeats: int) -> tuple[float, tuple]:
+    """Median seconds of ``fn()`` over ``repeats`` runs, and the last run's result."""
+    times, result = [], ()
+    for _ in range(repeats):
+        result = fn()
+        times.append(result[0])
+    return statistics.median(times), result
+
+
+def main() -> None:
+    """Run the benchmark and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    parser.add_argument("--trials", type=int, default=10, help="trials per budget (default 10)")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds per setting (median taken)")
+    parser.add_argument("--probes", default="lr,mlp", help="probes to compare (default lr,mlp)")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        type=parse_variant,
+        default=[],
+        help="also time ours with these parameters, e.g. mlp:max_iter=100 (repeatable)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of data and draws (default 0)")
+    parser.add_argument("--out", default="benchmarks/out", help="where results go")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = str(resolve_device(args.device))
+    x_pool, y_pool, x_eval, y_eval = make_features(seed=args.seed)
+    subsets = {}
+    for budget in BUDGETS:
+        idx = draw_trials(y_pool, budget, args.trials, args.seed).indices
+        subsets[budget] = (x_pool[idx], y_pool[idx])
+    results: dict[str, Any] = {
+        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores",
+        "date": time.strftime("%Y-%m-%d"),
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        "data": {"pool": x_pool.shape, "eval": x_eval.shape, "class_shares": CLASS_SHARES},
+        "budgets": BUDGETS,
+        "trials": args.trials,
+        "repeats": args.repeats,
+        "loadavg_before": os.getloadavg()[0],
+        "probes": {},
+    }
+    probes = [p for p in args.probes.split(",") if p]
+    for probe in probes:
+        run_ours(probe, {}, {BUDGETS[0]: subsets[BUDGETS[0]]}, x_eval, device)  # warm-up
+        ours_times, sk_times = [], []
+        for _ in range(args.repeats):  # ours and scikit-learn in turn
+            ours = run_ours(probe, {}, subsets, x_eval, device)
+            sk = run_sklearn(probe, subsets, x_eval)
+            ours_times.append(ours[0])
+            sk_times.append(sk[0])
+        f1_ours, f1_sk = mean_f1(y_eval, ours[1]), mean_f1(y_eval, sk[1])
+        entry = {
+            "ours_seconds": statistics.median(ours_times),
+            "sklearn_seconds": statistics.median(sk_times),
+            "ours_seconds_per_budget": ours[2],
+            "ours_all_seconds": ours_times,
+            "sklearn_all_seconds": sk_times,
+            "f1_ours": f1_ours,
+            "f1_sklearn": f1_sk,
+            "max_abs_f1_diff": max(abs(f1_ours[b] - f1_sk[b]) for b in BUDGETS),
+            "variants": [],
+        }
+        entry["speedup"] = entry["sklearn_seconds"] / entry["ours_seconds"]
+        for vprobe, params in args.variant:
+            if vprobe != probe:
+                continue
+            seconds, (_, vpreds, per_budget) = timed_median(
+                lambda p=probe, q=params: run_ours(p, q, subsets, x_eval, device), args.repeats
+            )
+            f1_v = mean_f1(y_eval, vpreds)
+            entry["variants"].append({
+                "params": params,
+                "seconds": seconds,
+                "seconds_per_budget": per_budget,
+                "speedup": entry["sklearn_seconds"] / seconds,
+                "f1": f1_v,
+                "max_abs_f1_diff": max(abs(f1_v[b] - f1_sk[b]) for b in BUDGETS),
+            })  # fmt: skip
+        results["probes"][probe] = entry
+    results["loadavg_after"] = os.getloadavg()[0]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "probes.json").write_text(json.dumps(results, indent=2))
+
+    print(f"\nmachine: {results['machine']}; date: {results['date']}; device {device}, "
+          f"{results['torch_threads']} torch threads; load avg {results['loadavg_before']:.2f} "
+          f"-> {results['loadavg_after']:.2f}\n")  # fmt: skip
+    print(f"Whole curve ({len(BUDGETS)} budgets x {args.trials} trials), median of "
+          f"{args.repeats}; baseline = scikit-learn, one fit per trial:\n")  # fmt: skip
+    print("| probe | scikit-learn s (baseline) | ours s | speedup vs baseline | max abs F1 diff |")
+    print("|---|---|---|---|---|")
+    for probe, e in results["probes"].items():
+        print(f"| {probe} | {e['sklearn_seconds']:.2f} | {e['ours_seconds']:.2f} | "
+              f"{e['speedup']:.1f}x | {e['max_abs_f1_diff']:.3f} |")  # fmt: skip
+        for v in e["variants"]:
+            name = label(probe, v["params"])
+            print(f"| {name} | {e['sklearn_seconds']:.2f} | {v['seconds']:.2f} | "
+                  f"{v['speedup']:.1f}x | {v['max_abs_f1_diff']:.3f} |")  # fmt: skip
+    print("\nMean overall F1 over trials, per budget (scikit-learn / ours):\n")
+    print("| probe | " + " | ".join(f"n={b}" for b in BUDGETS) + " | max abs diff |")
+    print("|---|" + "---|" * (len(BUDGETS) + 1))
+    for probe, e in results["probes"].items():
+        rows = [(probe, e["f1_ours"], e["max_abs_f1_diff"])]
+        rows += [(label(probe, v["params"]), v["f1"], v["max_abs_f1_diff"]) for v in e["variants"]]
+        for name, f1, diff in rows:
+            cells = " | ".join(f"{e['f1_sklearn'][b]:.3f} / {f1[b]:.3f}" for b in BUDGETS)
+            print(f"| {name} | {cells} | {diff:.3f} |")
+    print("\nOurs, seconds per budget (one batched fit + predict of all trials):\n")
+    print("| probe | " + " | ".join(f"n={b}" for b in BUDGETS) + " |")
+    print("|---|" + "---|" * len(BUDGETS))
+    for probe, e in results["probes"].items():
+        rows = [(probe, e["ours_seconds_per_budget"])]
+        rows += [(label(probe, v["params"]), v["seconds_per_budget"]) for v in e["variants"]]
+        for name, per in rows:
+            print(f"| {name} | " + " | ".join(f"{per[b]:.2f}" for b in BUDGETS) + " |")
+
+
+if __name__ == "__main__":
+    main()
