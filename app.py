@@ -118,6 +118,7 @@ def home() -> None:
     st.subheader("Pages")
     links = st.columns(3)
     links[0].page_link("pages/1_Damage_Map.py", label="Damage map", icon="🗺️")
+    links[1].page_link("pages/3_Label_Budget.py", label="Label budget", icon="📈")
     st.subheader("Runs")
     runs = runs_frame(summary["manifest"], ws)
     if runs.empty:
@@ -152,6 +153,9 @@ def main() -> None:
         [
             st.Page(home, title="Home", icon="🏠", default=True),
             st.Page("pages/1_Damage_Map.py", title="Damage map", icon="🗺️", url_path="damage-map"),
+            st.Page(
+                "pages/3_Label_Budget.py", title="Label budget", icon="📈", url_path="label-budget"
+            ),
         ]
     )
     nav.run()

@@ -2,7 +2,7 @@
 
 Starts ``streamlit run app.py`` on a free port against ``demo-workspace`` (build
 it with ``make demo``), drives Debian's chromium with Playwright and writes
-``docs/screenshots/{home,damage_map,scene_view}.png``.
+``docs/screenshots/{home,damage_map,scene_view,label_budget}.png``.
 
 Usage: ``.venv/bin/python docs/make_screenshots.py [--workspace demo-workspace]``
 """
@@ -81,6 +81,11 @@ def main() -> None:
             page.wait_for_timeout(1500)
             page.get_by_text("Scene view").scroll_into_view_if_needed()
             page.screenshot(path=str(out / "scene_view.png"), full_page=False)
+            page.goto(f"{url}/label-budget")
+            page.wait_for_selector(READY, timeout=120_000)
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(out / "label_budget.png"))
             browser.close()
     finally:
         proc.terminate()

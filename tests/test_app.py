@@ -126,3 +126,31 @@ def test_home_starts_a_background_job_and_shows_it(app_ws: Path) -> None:
     assert list_jobs(app_ws)[0]["status"] == "done"
     at.run()
     assert any("project" in m.value and "done" in m.value for m in at.markdown)
+
+
+def test_label_budget_page_runs_an_experiment_as_a_job(app_ws: Path) -> None:
+    import time
+
+    from stcrl_core.jobs import list_jobs
+
+    at = _app(app_ws).switch_page("pages/3_Label_Budget.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Label budget"
+    assert any("CPU" in c.value for c in at.caption)
+    at.text_input[0].set_value("4")
+    at.slider[0].set_value(2)
+    next(b for b in at.button if b.label == "Run experiment").click().run()
+    assert not at.exception
+    deadline = time.monotonic() + 180
+    while True:
+        jobs = [j for j in list_jobs(app_ws) if j["kind"] == "budget"]
+        if jobs and jobs[0]["status"] not in ("queued", "running"):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    assert jobs[0]["status"] == "done", jobs[0]
+    at.run()
+    assert not at.exception
+    assert any(e.type == "plotly_chart" for e in at.main) or at.get("plotly_chart")
+    assert {b.label for b in at.get("download_button")} >= {"Curves (CSV)", "Every trial (CSV)"}
+    assert len(at.dataframe) >= 2  # per-class table and confusion matrix

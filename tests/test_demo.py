@@ -67,7 +67,7 @@ def test_exports(demo: Path) -> None:
         export_buildings(table, "shp")
 
 
-@pytest.mark.parametrize("page", [None, "pages/1_Damage_Map.py"])
+@pytest.mark.parametrize("page", [None, "pages/1_Damage_Map.py", "pages/3_Label_Budget.py"])
 def test_every_page_runs_on_the_demo(demo: Path, page: str | None, monkeypatch) -> None:
     monkeypatch.setenv("STCRL_WORKSPACE_ROOT", "/")
     at = AppTest.from_file(APP, default_timeout=120)
@@ -77,7 +77,10 @@ def test_every_page_runs_on_the_demo(demo: Path, page: str | None, monkeypatch) 
     at.run()
     assert not at.exception, at.exception
     assert not at.error
-    if page:
+    if page == "pages/3_Label_Budget.py":
+        assert at.selectbox[0].label == "Features"  # the form, then the stored experiment
+        assert any(s.label == "Experiment" for s in at.selectbox)
+    elif page:
         for option in ("true", "correct", "predicted"):
             at.radio[0].set_value(option).run()
             assert not at.exception
