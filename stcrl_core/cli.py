@@ -269,7 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
         "metrics.jsonl). Works under torchrun for several GPUs or nodes.",
     )
     p.add_argument("--workspace", required=True, help="workspace with building objects")
-    p.add_argument("--run", required=True, help="run name (folder under WS/runs/)")
+    p.add_argument(
+        "--run",
+        "--run-name",
+        dest="run",
+        required=True,
+        help="run name (folder under WS/runs/); under torchrun write --run-name",
+    )
     p.add_argument(
         "--method",
         default="stcrl",

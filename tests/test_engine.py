@@ -131,3 +131,33 @@ def test_missing_run_errors(ws: Path) -> None:
     pretrain(PretrainConfig(method="random", run="r", **TINY), ws)
     with pytest.raises(RunError, match="no embeddings yet"):
         load_embeddings(ws, "r", "pre")
+
+
+def test_torchrun_two_processes_on_cpu(ws: Path) -> None:
+    """The same command under torchrun: DDP with gloo, embeddings gathered across processes."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [
+        str(torchrun),
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "stcrl_core.cli",
+        "pretrain",
+        "--workspace",
+        str(ws),
+        "--run-name",
+        "ddp",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--crop",
+        "28",
+        "--device",
+        "cpu",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = [json.loads(x) for x in (ws / "runs/ddp/metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 1 and np.isfinite(metrics[0]["loss"])
+    assert torch.load(ws / "runs/ddp/checkpoint.pt", weights_only=True)["epoch"] == 1
