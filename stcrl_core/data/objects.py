@@ -32,6 +32,7 @@ import pandas as pd
 from PIL import Image
 
 from stcrl_core.atomic import atomic_path, atomic_write_json, replace_directory
+from stcrl_core.data.scenes import PREVIEW_SIDE, fit_georeference, scene_table
 from stcrl_core.data.xbd import (
     DAMAGE_NAMES,
     SPLITS,
@@ -108,9 +109,6 @@ def cut_crop(image: Image.Image, box: Box, crop_size: int) -> np.ndarray:
     return np.asarray(crop, dtype=np.uint8)
 
 
-PREVIEW_SIDE = 512  # longest side of the scene previews kept for the map
-
-
 @dataclass
 class _ScenePlan:
     scene: XBDScenePaths
@@ -120,25 +118,6 @@ class _ScenePlan:
     boxes_pre: list[Box]
     boxes_post: list[Box]
     geo: list[float] | None = None
-
-
-def fit_georeference(pixel: np.ndarray, lonlat: np.ndarray) -> list[float] | None:
-    """Least-squares affine ``lon, lat = [x, y, 1] @ A`` from matched vertices.
-
-    xBD's own geotransforms are known to be inaccurate; the ``xy`` and
-    ``lng_lat`` polygons of the labels, vertex for vertex, give a better one.
-
-    Returns:
-        ``[a, b, c, d, e, f]`` with ``lon = a x + b y + c`` and
-        ``lat = d x + e y + f``, or None with fewer than 3 independent points.
-    """
-    if len(pixel) < 3:
-        return None
-    design = np.column_stack([pixel, np.ones(len(pixel))])
-    if np.linalg.matrix_rank(design) < 3:
-        return None
-    coef, *_ = np.linalg.lstsq(design, lonlat, rcond=None)
-    return [float(v) for v in (*coef[:, 0], *coef[:, 1])]
 
 
 def _gsd(metadata: dict[str, Any]) -> float | None:
@@ -288,39 +267,6 @@ def _compact(src: Path, dst: Path, keep: np.ndarray, chunk: int = 2048) -> None:
         out[start : start + len(sel)] = source[sel]
     out.flush()
     del out, source
-
-
-def _scene_table(plans: Sequence[_ScenePlan], table: pd.DataFrame) -> pd.DataFrame:
-    """One row per ingested scene: size, georeference, corners, preview images."""
-    counts = table["scene"].value_counts()
-    rows = []
-    for plan in plans:
-        width, height = plan.size_post
-        row: dict[str, Any] = {
-            "scene": plan.scene.stem,
-            "event": plan.scene.event,
-            "split": plan.scene.split,
-            "disaster_type": plan.records[0]["disaster_type"],
-            "width": width,
-            "height": height,
-            "gsd": plan.records[0]["gsd"],
-            "buildings": int(counts.get(plan.scene.stem, 0)),
-            "preview_pre": f"scenes/{plan.scene.stem}_pre.jpg",
-            "preview_post": f"scenes/{plan.scene.stem}_post.jpg",
-        }
-        geo = plan.geo or [np.nan] * 6
-        row.update(zip(("geo_a", "geo_b", "geo_c", "geo_d", "geo_e", "geo_f"), geo, strict=True))
-        a, b, c, d, e, f = geo
-        for name, (x, y) in {
-            "tl": (0, 0),
-            "tr": (width, 0),
-            "br": (width, height),
-            "bl": (0, height),
-        }.items():
-            row[f"lon_{name}"] = a * x + b * y + c
-            row[f"lat_{name}"] = d * x + e * y + f
-        rows.append(row)
-    return pd.DataFrame(rows)
 
 
 def _summary_line(report: dict[str, Any], workspace: Path) -> str:
@@ -478,9 +424,9 @@ def _ingest_into(
     table["damage"] = table["damage"].astype("int8")
     with atomic_path(out / "buildings.parquet") as tmp_path:
         table.to_parquet(tmp_path, index=False)
-    scene_table = _scene_table([p for i, p in enumerate(plans) if i not in failed], table)
+    scenes_frame = scene_table([p for i, p in enumerate(plans) if i not in failed], table)
     with atomic_path(out / "scenes.parquet") as tmp_path:
-        scene_table.to_parquet(tmp_path, index=False)
+        scenes_frame.to_parquet(tmp_path, index=False)
     for index in failed:
         for phase in ("pre", "post"):
             (out / "scenes" / f"{plans[index].scene.stem}_{phase}.jpg").unlink(missing_ok=True)
