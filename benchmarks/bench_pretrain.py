@@ -17,9 +17,10 @@ the step the on-device augmentation takes.
 
 Both start from the same seeded resnet18 (+ projection head); after
 ``--warmup`` untimed steps, ``--repeats`` rounds each time ``--steps`` steps
-of every mode in turn (median pairs/s taken). On CUDA the script does what the
-engine does: bf16 autocast, channels_last, pinned memory and non-blocking
-copies (and synchronises before reading the clock).
+of every mode, the modes taking turns step by step so that load from other
+processes hits them alike (median pairs/s over rounds taken). On CUDA the
+script does what the engine does: bf16 autocast, channels_last, pinned memory
+and non-blocking copies (and synchronises before reading the clock).
 
 Data: ``benchmarks/out/pretrain-ws``, ingested (if missing) from synthetic
 xBD scenes ``stcrl synth-xbd --events hurricane-michael,palu-tsunami
@@ -133,13 +134,12 @@ def endless_batches(
     )
 
 
-def timed(fn: Callable[[], Any], steps: int, device: torch.device) -> float:
-    """Seconds for ``steps`` calls of ``fn`` (synchronised on CUDA)."""
+def timed(fn: Callable[[], Any], device: torch.device) -> float:
+    """Seconds of one call of ``fn`` (synchronised on CUDA)."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
     start = time.perf_counter()
-    for _ in range(steps):
-        fn()
+    fn()
     sync()
     return time.perf_counter() - start
 
@@ -189,9 +189,13 @@ def main() -> None:
             fn()
     seconds: dict[str, list[float]] = {m: [] for m in modes}
     load_before = os.getloadavg()[0]
-    for _ in range(args.repeats):
-        for name, fn in modes.items():
-            seconds[name].append(timed(fn, args.steps, device))
+    for _ in range(args.repeats):  # modes interleaved step by step: load hits them alike
+        spent = dict.fromkeys(modes, 0.0)
+        for _ in range(args.steps):
+            for name, fn in modes.items():
+                spent[name] += timed(fn, device)
+        for name in modes:
+            seconds[name].append(spent[name])
     pairs = args.steps * args.batch_size
     rates = {m: pairs / statistics.median(s) for m, s in seconds.items()}
     results: dict[str, Any] = {
