@@ -50,6 +50,17 @@ class BuildingCrops(Dataset):
         return batch
 
 
+def cut_batches(rows: np.ndarray, size: int) -> list[np.ndarray]:
+    """Cut ``rows`` (already in epoch order) into full batches of ``size``.
+
+    The remainder is dropped; fewer rows than ``size`` make one short batch,
+    and fewer than 2 (no contrastive negatives) none.
+    """
+    if len(rows) < size:
+        return [rows] if len(rows) >= 2 else []
+    return [rows[i : i + size] for i in range(0, len(rows) - size + 1, size)]
+
+
 class IndexBatches(Sampler[np.ndarray]):
     """Yields precomputed arrays of rows, one per batch."""
 

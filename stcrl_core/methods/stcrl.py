@@ -15,6 +15,7 @@ single denominator holding its positive pair and all four cross-building pairs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from stcrl_core.data.augment import AugmentConfig, augment
+from stcrl_core.data.datasets import cut_batches
+from stcrl_core.eval.budget import TRAIN_SPLITS
 from stcrl_core.models.encoders import build_encoder, feature_dim
 from stcrl_core.models.heads import EncoderWithHead, ProjectionHead
 
@@ -128,11 +131,7 @@ def stcrl_loss(
         ValueError: On a shape mismatch, a batch of fewer than 2, a
             temperature <= 0 or an unknown variant.
     """
-    _check(z_pre, z_post, temperature, variant)
-    with torch.autocast(device_type=z_pre.device.type, enabled=False):
-        u_pre = F.normalize(_at_least_float32(z_pre), dim=1)
-        u_post = F.normalize(_at_least_float32(z_post), dim=1)
-        return contrastive_rows(u_pre, u_post, u_pre, u_post, 0, temperature, variant).mean()
+    return _mean_loss(z_pre, z_post, temperature, variant)
 
 
 def distributed_stcrl_loss(
@@ -156,13 +155,29 @@ def distributed_stcrl_loss(
         return stcrl_loss(z_pre, z_post, temperature, variant)
     from torch.distributed.nn.functional import all_gather
 
+    def gather(u: torch.Tensor) -> torch.Tensor:
+        return torch.cat(all_gather(u), dim=0)
+
+    return _mean_loss(z_pre, z_post, temperature, variant, gather, dist.get_rank())
+
+
+def _mean_loss(
+    z_pre: torch.Tensor,
+    z_post: torch.Tensor,
+    temperature: float,
+    variant: str,
+    gather: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    rank: int = 0,
+) -> torch.Tensor:
+    """Checked, normalised, autocast-free mean loss; keys are ``gather``-ed when given."""
     _check(z_pre, z_post, temperature, variant)
     with torch.autocast(device_type=z_pre.device.type, enabled=False):
         u_pre = F.normalize(_at_least_float32(z_pre), dim=1)
         u_post = F.normalize(_at_least_float32(z_post), dim=1)
-        k_pre = torch.cat(all_gather(u_pre), dim=0)
-        k_post = torch.cat(all_gather(u_post), dim=0)
-        offset = dist.get_rank() * u_pre.shape[0]
+        if gather is None:
+            k_pre, k_post, offset = u_pre, u_post, 0
+        else:
+            k_pre, k_post, offset = gather(u_pre), gather(u_post), rank * u_pre.shape[0]
         return contrastive_rows(u_pre, u_post, k_pre, k_post, offset, temperature, variant).mean()
 
 
@@ -170,10 +185,7 @@ def epoch_batches(
     rows: np.ndarray, batch_size: int, generator: torch.Generator
 ) -> list[np.ndarray]:
     """Shuffle ``rows`` and cut full batches (one short batch if rows < batch_size)."""
-    perm = rows[torch.randperm(len(rows), generator=generator).numpy()]
-    if len(perm) < batch_size:
-        return [perm] if len(perm) >= 2 else []
-    return [perm[i : i + batch_size] for i in range(0, len(perm) - batch_size + 1, batch_size)]
+    return cut_batches(rows[torch.randperm(len(rows), generator=generator).numpy()], batch_size)
 
 
 class ContrastiveTask:
@@ -198,7 +210,7 @@ class ContrastiveTask:
 
     def training_rows(self, table: pd.DataFrame, config: PretrainConfig) -> np.ndarray:
         """All train and tier3 buildings."""
-        return np.flatnonzero(table["split"].isin(["train", "tier3"]).to_numpy())
+        return np.flatnonzero(table["split"].isin(TRAIN_SPLITS).to_numpy())
 
     def epoch_batches(
         self,

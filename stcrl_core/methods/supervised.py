@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from stcrl_core.data.augment import AugmentConfig, augment
+from stcrl_core.data.datasets import cut_batches
+from stcrl_core.eval.budget import draw_trials, training_and_eval_rows
 from stcrl_core.models.encoders import build_encoder, feature_dim
 from stcrl_core.models.heads import EncoderWithHead
 
@@ -40,13 +42,8 @@ class SupervisedTask:
 
     def training_rows(self, table: pd.DataFrame, config: PretrainConfig) -> np.ndarray:
         """Labelled train and tier3 buildings (a balanced subset with ``labels``)."""
-        labelled = table["split"].isin(["train", "tier3"]).to_numpy() & (
-            table["damage"].to_numpy() >= 0
-        )
-        rows = np.flatnonzero(labelled)
+        rows, _ = training_and_eval_rows(table)
         if config.labels is not None:
-            from stcrl_core.eval.budget import draw_trials
-
             draw = draw_trials(table["damage"].to_numpy()[rows], config.labels, 1, config.seed)
             rows = np.sort(rows[draw.indices[0]])
         return rows
@@ -60,17 +57,11 @@ class SupervisedTask:
     ) -> list[np.ndarray]:
         """``len(rows)`` class-balanced draws (with replacement), cut into batches."""
         labels = damage[rows]
-        counts = np.bincount(labels, minlength=N_CLASSES).astype(np.float64)
-        present = counts > 0
-        weights = np.where(present[labels], 1.0 / np.maximum(counts[labels], 1), 0.0)
+        weights = 1.0 / np.bincount(labels, minlength=N_CLASSES).astype(np.float64)[labels]
         picks = torch.multinomial(
             torch.from_numpy(weights), len(rows), replacement=True, generator=generator
         )
-        drawn = rows[picks.numpy()]
-        size = config.batch_size
-        if len(drawn) < size:
-            return [drawn] if len(drawn) >= 2 else []
-        return [drawn[i : i + size] for i in range(0, len(drawn) - size + 1, size)]
+        return cut_batches(rows[picks.numpy()], config.batch_size)
 
     def step(
         self,
