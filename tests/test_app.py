@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from stcrl_core.embeddings import embed_run
-from stcrl_core.engine import PretrainConfig, pretrain
-from stcrl_core.eval.predict import predict_damage
+from tests.fixture_workspaces import copy_with_run
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -23,12 +20,7 @@ def open_root(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="module")
 def app_ws(ingested: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture workspace with a run, embeddings and damage predictions."""
-    ws = tmp_path_factory.mktemp("app") / "ws"
-    shutil.copytree(ingested, ws)
-    pretrain(PretrainConfig(method="random", run="rand", crop=28), ws)
-    embed_run(ws, "rand")
-    predict_damage(ws, "rand", probe="lr", features="post")
-    return ws
+    return copy_with_run(ingested, tmp_path_factory.mktemp("app") / "ws", predict=True)
 
 
 def _app(workspace: Path | str) -> AppTest:

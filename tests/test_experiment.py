@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from stcrl_core.embeddings import embed_run
-from stcrl_core.engine import PretrainConfig, RunError, pretrain
+from stcrl_core.engine import RunError
 from stcrl_core.eval.budget import BudgetError
 from stcrl_core.eval.experiment import BudgetConfig, run_budget_experiment
 from stcrl_core.eval.features import combine_features
-
-TINY = {"arch": "resnet18", "batch_size": 16, "crop": 28, "seed": 3}
+from tests.fixture_workspaces import copy_with_run
 
 
 @pytest.fixture(scope="module")
 def ws(ingested: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("exp") / "ws"
-    shutil.copytree(ingested, target)
-    pretrain(PretrainConfig(method="random", run="rand", **TINY), target)
-    embed_run(target, "rand")
-    return target
+    return copy_with_run(ingested, tmp_path_factory.mktemp("exp") / "ws")
 
 
 def test_experiment_writes_every_artifact_and_caches(ws: Path) -> None:

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
-from stcrl_core.embeddings import embed_run
-from stcrl_core.engine import PretrainConfig, pretrain
 from stcrl_core.jobs import JobError, _alive, cancel_job, list_jobs, read_job, start_job
+from tests.fixture_workspaces import copy_with_run
 
 
 @pytest.fixture(scope="module")
 def ws(ingested: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("jobs") / "ws"
-    shutil.copytree(ingested, target)
-    pretrain(PretrainConfig(method="random", run="rand", crop=28), target)
-    embed_run(target, "rand")
-    return target
+    return copy_with_run(ingested, tmp_path_factory.mktemp("jobs") / "ws")
 
 
 def _wait(ws: Path, job_id: str, timeout: float = 120) -> dict:

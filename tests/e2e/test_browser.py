@@ -21,9 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from stcrl_core.embeddings import embed_run
-from stcrl_core.engine import PretrainConfig, pretrain
-from stcrl_core.eval.predict import predict_damage
+from tests.fixture_workspaces import copy_with_run
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,11 +43,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(ingested: Path, tmp_path_factory: pytest.TempPathFactory):
-    ws = tmp_path_factory.mktemp("e2e") / "ws"
-    shutil.copytree(ingested, ws)
-    pretrain(PretrainConfig(method="random", run="rand", crop=28), ws)
-    embed_run(ws, "rand")
-    predict_damage(ws, "rand", probe="lr", features="post")
+    ws = copy_with_run(ingested, tmp_path_factory.mktemp("e2e") / "ws", predict=True)
     port = _free_port()
     env = {**os.environ, "STCRL_WORKSPACE": str(ws), "STCRL_WORKSPACE_ROOT": "/"}
     log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # noqa: SIM115
