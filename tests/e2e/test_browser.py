@@ -125,6 +125,16 @@ def _offline_page(browser, blocked: list[str]):
     return page
 
 
+def _loaded(image, timeout: float = 30.0) -> bool:
+    """Wait until an ``<img>`` has decoded a non-empty picture (images load asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if image.evaluate("img => img.complete && img.naturalWidth > 0"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def _shot(page, tmp_path: Path, name: str) -> None:
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
@@ -152,10 +162,7 @@ def test_pages_render_offline_and_folium_click_shows_crops(
     frame = page.frame_locator("iframe[title='streamlit_folium.st_folium']")
     frame.locator(".leaflet-container").wait_for(timeout=60_000)
     frame.locator("img.leaflet-image-layer").wait_for(timeout=30_000)
-    loaded = frame.locator("img.leaflet-image-layer").evaluate(
-        "img => img.complete && img.naturalWidth > 0"
-    )
-    assert loaded, "scene image overlay did not load"
+    assert _loaded(frame.locator("img.leaflet-image-layer")), "scene image overlay did not load"
     polygons = frame.locator("path.leaflet-interactive")
     assert polygons.count() > 5
     page.wait_for_timeout(1500)  # let deck.gl finish its first frame
@@ -167,9 +174,7 @@ def test_pages_render_offline_and_folium_click_shows_crops(
     panel = page.locator("[class*='st-key-building-']").last  # the clicked building's panel
     assert panel.get_by_text("pre-disaster", exact=True).count() == 1
     crops = panel.locator("img")
-    assert crops.count() >= 2 and all(
-        crops.nth(i).evaluate("i => i.naturalWidth > 0") for i in range(2)
-    )
+    assert crops.count() >= 2 and all(_loaded(crops.nth(i)) for i in range(2))
     _shot(page, tmp_path, "damage_map_building")
     assert not [u for u in blocked if "favicon" not in u], (
         f"requests left the machine: {blocked[:5]}"
