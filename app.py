@@ -118,7 +118,8 @@ def home() -> None:
     st.subheader("Pages")
     links = st.columns(3)
     links[0].page_link("pages/1_Damage_Map.py", label="Damage map", icon="🗺️")
-    links[1].page_link("pages/3_Label_Budget.py", label="Label budget", icon="📈")
+    links[1].page_link("pages/2_Embedding_Explorer.py", label="Embedding explorer", icon="🔭")
+    links[2].page_link("pages/3_Label_Budget.py", label="Label budget", icon="📈")
     st.subheader("Runs")
     runs = runs_frame(summary["manifest"], ws)
     if runs.empty:
@@ -153,6 +154,12 @@ def main() -> None:
         [
             st.Page(home, title="Home", icon="🏠", default=True),
             st.Page("pages/1_Damage_Map.py", title="Damage map", icon="🗺️", url_path="damage-map"),
+            st.Page(
+                "pages/2_Embedding_Explorer.py",
+                title="Embedding explorer",
+                icon="🔭",
+                url_path="embedding-explorer",
+            ),
             st.Page(
                 "pages/3_Label_Budget.py", title="Label budget", icon="📈", url_path="label-budget"
             ),

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.common import current_workspace
+from stcrl_core.embeddings import embedded_runs
 from stcrl_core.engine import resolve_device
 from stcrl_core.errors import StcrlError
 from stcrl_core.eval.experiment import PROBE_KINDS
@@ -81,11 +82,7 @@ device = resolve_device("auto")
 st.caption(
     f"Probes run on **{device.type.upper()}**" + (" (no GPU found)" if device.type == "cpu" else "")
 )
-runs = (
-    sorted(p.parent.name for p in ws.runs_dir.glob("*/embeddings.json"))
-    if ws.runs_dir.exists()
-    else []
-)
+runs = embedded_runs(ws.path)
 
 with st.form("budget-form"):
     cols = st.columns(3)

@@ -160,9 +160,14 @@ def _cmd_project(args: argparse.Namespace) -> int:
     from stcrl_core.explore.projection import compute_projection
     from stcrl_core.progress import tqdm_progress
 
+    params = {
+        "umap": {"n_neighbors": args.n_neighbors, "min_dist": args.min_dist},
+        "tsne": {"perplexity": args.perplexity},
+        "pca": {},
+    }[args.method]
     with tqdm_progress("project") as progress:
         coords, meta = compute_projection(
-            args.workspace, args.run, args.view, args.method, args.seed, progress
+            args.workspace, args.run, args.view, args.method, args.seed, progress, **params
         )
     state = "stored" if meta["cached"] else f"computed in {meta['seconds']:.1f} s"
     print(f"projection {meta['key']} ({state}): {len(coords)} points")
@@ -382,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--view", default="post", choices=["pre", "post", "post-pre"])
     p.add_argument("--method", default="umap", choices=["umap", "tsne", "pca"])
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--n-neighbors", type=int, default=15, help="UMAP neighbours (default 15)")
+    p.add_argument("--min-dist", type=float, default=0.1, help="UMAP min_dist (default 0.1)")
+    p.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (default 30)")
     p.set_defaults(handler=_cmd_project)
 
     p = sub.add_parser(

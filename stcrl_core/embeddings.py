@@ -79,6 +79,12 @@ def embed_run(
     return info
 
 
+def embedded_runs(workspace: str | Path) -> list[str]:
+    """Names of the runs of a workspace whose embeddings are written, sorted."""
+    runs_dir = Workspace.open(workspace).runs_dir
+    return sorted(p.parent.name for p in runs_dir.glob("*/embeddings.json"))
+
+
 def load_embeddings(workspace: str | Path, run: str, view: str) -> np.ndarray:
     """Memory-mapped features of one view (``pre`` or ``post``) of a run.
 

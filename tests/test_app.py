@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -146,3 +147,71 @@ def test_label_budget_page_runs_an_experiment_as_a_job(app_ws: Path) -> None:
     assert any(e.type == "plotly_chart" for e in at.main) or at.get("plotly_chart")
     assert {b.label for b in at.get("download_button")} >= {"Curves (CSV)", "Every trial (CSV)"}
     assert len(at.dataframe) >= 2  # per-class table and confusion matrix
+
+
+def _wait_for_jobs(ws: Path, kind: str, timeout: float = 180) -> dict:
+    import time
+
+    from stcrl_core.jobs import list_jobs
+
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = [j for j in list_jobs(ws) if j["kind"] == kind]
+        if jobs and all(j["status"] not in ("queued", "running") for j in jobs):
+            return jobs[0]
+        assert time.monotonic() < deadline, jobs
+        time.sleep(0.3)
+
+
+def test_embedding_explorer_projects_clusters_and_selects(app_ws: Path) -> None:
+    at = _app(app_ws).switch_page("pages/2_Embedding_Explorer.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Embedding explorer"
+    if at.info:  # first visit: the projection is computed by a background job
+        assert "computing it in the background" in at.info[0].value
+        job = _wait_for_jobs(app_ws, "project")
+        assert job["status"] == "done", job
+        assert job["args"] == {
+            "run": "rand",
+            "view": "post",
+            "method": "umap",
+            "n_neighbors": 15,
+            "min_dist": 0.1,
+        }
+        at.run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    n = len(pd.read_parquet(app_ws / "objects" / "buildings.parquet"))
+    assert metrics["Points"] == f"{n:,}"
+    assert -1 <= float(metrics["Silhouette (k=5)"]) <= 1
+    summary = at.dataframe[-1].value
+    assert summary["buildings"].sum() == n and len(summary) == 5
+    # colour by k-means with another k, and by the stored prediction
+    at.selectbox(key="explorer_colour").set_value("k-means cluster").run()
+    at.slider(key="explorer_k").set_value(3).run()
+    assert not at.exception
+    assert "Silhouette (k=3)" in {m.label for m in at.metric}
+    assert len(at.dataframe[-1].value) == 3
+    at.selectbox(key="explorer_colour").set_value("damage (predicted: rand-lr)").run()
+    assert not at.exception
+    # a box/lasso selection shows the gallery and class make-up; one point its crops
+    at.session_state["explorer_scatter"] = {
+        "selection": {"points": [{"customdata": r} for r in range(10)], "box": [], "lasso": []}
+    }
+    at.run()
+    assert not at.exception
+    assert any(s.value == "10 buildings selected" for s in at.subheader)
+    assert at.get("download_button")[0].label == "Selected buildings (CSV)"
+    uid = pd.read_parquet(app_ws / "objects" / "buildings.parquet").set_index("row").at[4, "uid"]
+    at.session_state["explorer_scatter"] = {"selection": {"points": [{"customdata": 4}]}}
+    at.run()
+    assert any(s.value == f"Building {uid}" for s in at.subheader)
+    assert len(at.get("image")) == 2
+    # another embedding view starts its own projection
+    at.selectbox(key="explorer_method").set_value("pca")
+    at.selectbox(key="explorer_view").set_value("post-pre").run()
+    assert not at.exception
+    _wait_for_jobs(app_ws, "project")
+    at.run()
+    assert not at.exception and not at.info
+    assert "PCA of the post-pre embeddings" in " ".join(c.value for c in at.caption)

@@ -1,0 +1,252 @@
+"""Embedding explorer: 2-D projections of a run's building embeddings, clusters and selections."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages.common import current_workspace, stamp
+from stcrl_core.embeddings import embedded_runs
+from stcrl_core.errors import StcrlError
+from stcrl_core.explore.clustering import cluster_summary, kmeans_clusters
+from stcrl_core.explore.projection import (
+    DEFAULT_PARAMS,
+    METHODS,
+    VIEWS,
+    stored_projection_key,
+    view_features,
+)
+from stcrl_core.explore.scatter import (
+    BASE_COLOURS,
+    CLASS_ORDER,
+    CLASS_PALETTE,
+    explorer_table,
+    pair_image,
+    scatter_figure,
+    selected_rows,
+)
+from stcrl_core.jobs import read_job, start_job
+from stcrl_core.maps.damage import list_predictions
+from stcrl_core.workspace import Workspace
+
+HOVER_LIMIT = 20_000  # above this many points the hover shows the row only (lean JSON)
+GALLERY = 24
+CLUSTER = "k-means cluster"
+
+
+@st.cache_data(show_spinner="Reading buildings…", max_entries=8)
+def load_table(path: str, prediction: str | None, _stamp: tuple) -> pd.DataFrame:
+    ws = Workspace.open(path)
+    predictions = None
+    if prediction:
+        predictions = pd.read_parquet(ws.path / "predictions" / f"{prediction}.parquet")
+    return explorer_table(ws.buildings(), predictions)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def load_projection(path: str, key: str, _stamp: float) -> tuple[np.ndarray, dict]:
+    folder = Workspace.open(path).path / "projections"
+    return np.load(folder / f"{key}.npy"), json.loads((folder / f"{key}.json").read_text())
+
+
+@st.cache_data(show_spinner="Clustering the embeddings…", max_entries=32)
+def load_clusters(
+    path: str, run: str, view: str, k: int, _stamp: float
+) -> tuple[np.ndarray, float]:
+    clusters = kmeans_clusters(view_features(path, run, view), k)
+    return clusters.labels, clusters.silhouette
+
+
+ws = current_workspace()
+path = str(ws.path)
+st.title("Embedding explorer")
+runs = embedded_runs(path)
+if not runs:
+    st.info(
+        "No run has embeddings yet: train one and run "
+        f"`stcrl embed --workspace {path} --run RUN` (or start both from the home page)."
+    )
+    st.stop()
+predictions = list_predictions(path)
+colour_options = list(BASE_COLOURS)
+colour_options[1:1] = [f"damage (predicted: {p})" for p in predictions]
+colour_options.append(CLUSTER)
+
+cols = st.columns(4)
+run = cols[0].selectbox("Embedding (run)", runs, key="explorer_run")
+view = cols[1].selectbox(
+    "View of the building", VIEWS, index=VIEWS.index("post"), key="explorer_view"
+)
+method = cols[2].selectbox(
+    "Projection", METHODS, format_func=str.upper, key="explorer_method", help="UMAP by default"
+)
+colour_by = cols[3].selectbox("Colour by", colour_options, key="explorer_colour")
+with st.expander("Projection settings"):
+    params = dict(DEFAULT_PARAMS[method])
+    if method == "umap":
+        params["n_neighbors"] = st.slider("UMAP neighbours", 5, 100, 15)
+        params["min_dist"] = st.slider("UMAP min_dist", 0.0, 0.99, 0.1, step=0.05)
+    elif method == "tsne":
+        params["perplexity"] = float(st.slider("t-SNE perplexity", 5, 100, 30))
+    else:
+        st.caption("PCA has no settings.")
+k = st.slider(
+    "k-means clusters (k)",
+    2,
+    12,
+    5,
+    key="explorer_k",
+    help="Clusters are found in the embedding space, not in the 2-D picture.",
+)
+
+prediction = colour_by.split(": ", 1)[1][:-1] if colour_by.startswith("damage (predicted") else None
+table_stamp = (
+    stamp(ws.path / "objects" / "buildings.parquet"),
+    stamp(ws.path / "predictions" / f"{prediction}.parquet") if prediction else 0.0,
+)
+try:
+    table = load_table(path, prediction, table_stamp)
+except (StcrlError, ValueError) as exc:
+    st.error(str(exc))
+    st.stop()
+key = stored_projection_key(run, view, method, **params)
+npy = ws.path / "projections" / f"{key}.npy"
+job_args = {"run": run, "view": view, "method": method, **params}
+
+
+@st.fragment(run_every=1.0)
+def projection_progress() -> None:
+    """Poll the projection job; rerun the page once it is done."""
+    job_id = st.session_state.get("explorer_job")
+    if not job_id:
+        return
+    job = read_job(path, job_id)
+    prog = job["progress"]
+    if job["status"] in ("queued", "running"):
+        share = prog["done"] / prog["total"] if prog.get("total") else 0.0
+        st.progress(min(share, 1.0), text=f"Computing the projection: {prog.get('message', '')}")
+    elif job["status"] == "failed":
+        st.error(job["error"])
+    elif job["status"] == "cancelled":
+        st.warning("The projection job was cancelled.")
+    elif npy.exists():
+        st.session_state.pop("explorer_job")
+        st.rerun()
+
+
+if not npy.exists():
+    try:  # a job with the same settings that is already running is joined, not repeated
+        st.session_state["explorer_job"] = start_job(path, "project", job_args)
+    except StcrlError as exc:
+        st.error(str(exc))
+        st.stop()
+    st.info(
+        f"First {method.upper()} of {run} ({view}) with these settings: computing it in the "
+        "background. It is stored, so it opens at once next time."
+    )
+    projection_progress()
+    st.stop()
+
+coords, meta = load_projection(path, key, stamp(npy))
+if len(coords) != len(table):
+    st.error(
+        f"{npy} has {len(coords)} points but the workspace has {len(table)} buildings "
+        f"(re-ingested?); delete it or run `stcrl project --workspace {path} --run {run}`."
+    )
+    st.stop()
+try:
+    labels, silhouette = load_clusters(
+        path, run, view, k, stamp(ws.runs_dir / run / "embeddings.json")
+    )
+except (StcrlError, ValueError) as exc:
+    st.error(str(exc))
+    st.stop()
+table["cluster"] = labels.astype(str)
+
+column = "cluster" if colour_by == CLUSTER else BASE_COLOURS.get(colour_by, "predicted_class")
+hover = None
+if len(table) <= HOVER_LIMIT:
+    hover = {"building": table["uid"], "class": table["true_class"], "event": table["event"]}
+    if "predicted_class" in table:
+        hover["predicted"] = table["predicted_class"]
+figure = scatter_figure(
+    coords, table[column], table["row"].to_numpy(), hover=hover, title=colour_by
+)
+left, right = st.columns([3, 1])
+with left:
+    event = st.plotly_chart(
+        figure,
+        key="explorer_scatter",
+        on_select="rerun",
+        selection_mode=("points", "box", "lasso"),
+        config={"displaylogo": False},
+    )
+with right:
+    st.metric("Points", f"{len(table):,}")
+    st.metric(f"Silhouette (k={k})", f"{silhouette:.3f}")
+    computed = "stored" if meta.get("seconds") is None else f"computed in {meta['seconds']:.1f} s"
+    st.caption(f"{method.upper()} of the {view} embeddings of **{run}**, {computed}.")
+    st.caption("Drag to lasso, or pick box select in the chart's toolbar; click a point to see it.")
+
+rows = selected_rows(event)
+by_row = table.set_index("row")
+if len(rows) == 1:
+    building = by_row.loc[int(rows[0])]
+    st.subheader(f"Building {building['uid']}")
+    cols = st.columns([1, 1, 2])
+    cols[0].image(ws.crops("pre")[int(rows[0])], caption="pre-disaster", width="stretch")
+    cols[1].image(ws.crops("post")[int(rows[0])], caption="post-disaster", width="stretch")
+    facts = {
+        "true class": building["true_class"],
+        "event": building["event"],
+        "disaster type": building["disaster_type"],
+        "split": building["split"],
+        "cluster": building["cluster"],
+    }
+    if "predicted_class" in building:
+        facts["predicted"] = building["predicted_class"]
+    cols[2].table(pd.Series(facts, name="value"))
+elif len(rows) > 1:
+    chosen = by_row.loc[rows]
+    st.subheader(f"{len(rows):,} buildings selected")
+    cols = st.columns(2)
+    counts = chosen["true_class"].value_counts().reindex(CLASS_ORDER, fill_value=0)
+    cols[0].bar_chart(
+        pd.DataFrame({"buildings": counts}), color=CLASS_PALETTE[CLASS_ORDER[0]], horizontal=True
+    )
+    makeup = pd.DataFrame(
+        {
+            "selected": counts,
+            "share": (counts / len(chosen)).round(3),
+            "share overall": table["true_class"].value_counts(normalize=True).round(3),
+        }
+    ).reindex(CLASS_ORDER)
+    cols[1].dataframe(makeup, width="stretch")
+    cols[1].dataframe(
+        chosen["event"].value_counts().rename("buildings").to_frame(), width="stretch"
+    )
+    shown = rows[:GALLERY]
+    pre, post = ws.crops("pre"), ws.crops("post")
+    st.image(
+        [pair_image(pre[int(r)], post[int(r)]) for r in shown],
+        caption=[f"{by_row.at[int(r), 'uid']} · {by_row.at[int(r), 'true_class']}" for r in shown],
+        width=200,
+    )
+    more = f" (first {GALLERY} shown)" if len(rows) > GALLERY else ""
+    st.caption(f"Pre | post crops of the selected buildings{more}.")
+    st.download_button(
+        "Selected buildings (CSV)",
+        chosen.reset_index().drop(columns=["damage"]).to_csv(index=False),
+        "selection.csv",
+        "text/csv",
+    )
+else:
+    st.caption("Select points (click, box or lasso) to see their crops and class make-up.")
+
+st.subheader("Clusters")
+summary = cluster_summary(labels, table, ["true_class", "event"])
+summary.columns = ["buildings", "share", "damage classes", "events"]
+st.dataframe(summary, width="stretch")
