@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages.common import check_workspace_path, workspace_root
-from pages.jobs_panel import jobs_panel, runs_frame, start_work_panel
+from app_pages.common import check_workspace_path, workspace_root
+from app_pages.jobs_panel import jobs_panel, runs_frame, start_work_panel
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.errors import StcrlError
 from stcrl_core.maps.damage import CLASS_COLORS
@@ -117,9 +117,9 @@ def home() -> None:
             st.dataframe(pd.DataFrame(report["skipped"]), width="stretch")
     st.subheader("Pages")
     links = st.columns(3)
-    links[0].page_link("pages/1_Damage_Map.py", label="Damage map", icon="🗺️")
-    links[1].page_link("pages/2_Embedding_Explorer.py", label="Embedding explorer", icon="🔭")
-    links[2].page_link("pages/3_Label_Budget.py", label="Label budget", icon="📈")
+    links[0].page_link("app_pages/1_Damage_Map.py", label="Damage map", icon="🗺️")
+    links[1].page_link("app_pages/2_Embedding_Explorer.py", label="Embedding explorer", icon="🔭")
+    links[2].page_link("app_pages/3_Label_Budget.py", label="Label budget", icon="📈")
     st.subheader("Runs")
     runs = runs_frame(summary["manifest"], ws)
     if runs.empty:
@@ -150,18 +150,26 @@ def main() -> None:
             key="workspace",
             help=f"A folder made by `stcrl ingest-xbd` or `stcrl demo`, under {workspace_root()}.",
         )
+    # The pages live in app_pages/, not pages/: Streamlit treats a pages/ folder as a
+    # multipage app of its own before st.navigation runs, so opening a page's URL directly
+    # ran that file without this script (no workspace picker) or showed "Page not found".
     nav = st.navigation(
         [
             st.Page(home, title="Home", icon="🏠", default=True),
-            st.Page("pages/1_Damage_Map.py", title="Damage map", icon="🗺️", url_path="damage-map"),
             st.Page(
-                "pages/2_Embedding_Explorer.py",
+                "app_pages/1_Damage_Map.py", title="Damage map", icon="🗺️", url_path="damage-map"
+            ),
+            st.Page(
+                "app_pages/2_Embedding_Explorer.py",
                 title="Embedding explorer",
                 icon="🔭",
                 url_path="embedding-explorer",
             ),
             st.Page(
-                "pages/3_Label_Budget.py", title="Label budget", icon="📈", url_path="label-budget"
+                "app_pages/3_Label_Budget.py",
+                title="Label budget",
+                icon="📈",
+                url_path="label-budget",
             ),
         ]
     )

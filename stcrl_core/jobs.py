@@ -217,7 +217,8 @@ def run_worker(workspace: str, job_id: str) -> int:
 
     def progress(done: int, total: int, message: str) -> None:
         now = time.monotonic()
-        if now - last[0] < 0.3 and done < total:
+        # fine-grained loops are throttled; stage-level reports (few steps) always land
+        if now - last[0] < 0.3 and done < total and total > 20:
             return
         last[0] = now
         record["progress"] = {"done": int(done), "total": int(total), "message": str(message)}

@@ -40,11 +40,11 @@ def test_home_shows_workspace_summary(ingested: Path) -> None:
     assert len(at.dataframe) >= 2
 
 
-@pytest.mark.parametrize("page", [None, "pages/1_Damage_Map.py"])
+@pytest.mark.parametrize("page", [None, "app_pages/1_Damage_Map.py"])
 def test_missing_or_empty_workspace_gets_a_clear_message(tmp_path: Path, page: str | None) -> None:
     at = _app(tmp_path / "nowhere")
     if page:
-        at.switch_page(page)
+        at.run().switch_page(page)
     at.run()
     assert not at.exception
     assert "does not exist" in at.error[0].value
@@ -53,7 +53,7 @@ def test_missing_or_empty_workspace_gets_a_clear_message(tmp_path: Path, page: s
     (empty / "workspace.json").write_text('{"format_version": 1, "ingests": {}, "runs": []}')
     at = _app(empty)
     if page:
-        at.switch_page(page)
+        at.run().switch_page(page)
     at.run()
     assert not at.exception
     assert "holds no buildings" in at.info[0].value
@@ -67,7 +67,7 @@ def test_workspace_outside_root_is_refused(ingested: Path, tmp_path: Path, monke
 
 
 def test_damage_map_page(app_ws: Path) -> None:
-    at = _app(app_ws).switch_page("pages/1_Damage_Map.py").run()
+    at = _app(app_ws).run().switch_page("app_pages/1_Damage_Map.py").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Damage map"
     model = at.selectbox[0]
@@ -87,7 +87,7 @@ def test_map_selection_shows_the_building(app_ws: Path) -> None:
     import pandas as pd
 
     uid = pd.read_parquet(app_ws / "objects" / "buildings.parquet")["uid"].iloc[3]
-    at = _app(app_ws).switch_page("pages/1_Damage_Map.py").run()
+    at = _app(app_ws).run().switch_page("app_pages/1_Damage_Map.py").run()
     at.session_state["damage_map"] = {
         "selection": {"indices": {"buildings": [3]}, "objects": {"buildings": [{"uid": uid}]}}
     }
@@ -126,7 +126,7 @@ def test_label_budget_page_runs_an_experiment_as_a_job(app_ws: Path) -> None:
 
     from stcrl_core.jobs import list_jobs
 
-    at = _app(app_ws).switch_page("pages/3_Label_Budget.py").run()
+    at = _app(app_ws).run().switch_page("app_pages/3_Label_Budget.py").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Label budget"
     assert any("CPU" in c.value for c in at.caption)
@@ -164,7 +164,7 @@ def _wait_for_jobs(ws: Path, kind: str, timeout: float = 180) -> dict:
 
 
 def test_embedding_explorer_projects_clusters_and_selects(app_ws: Path) -> None:
-    at = _app(app_ws).switch_page("pages/2_Embedding_Explorer.py").run()
+    at = _app(app_ws).run().switch_page("app_pages/2_Embedding_Explorer.py").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Embedding explorer"
     if at.info:  # first visit: the projection is computed by a background job

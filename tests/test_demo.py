@@ -67,17 +67,30 @@ def test_exports(demo: Path) -> None:
         export_buildings(table, "shp")
 
 
-@pytest.mark.parametrize("page", [None, "pages/1_Damage_Map.py", "pages/3_Label_Budget.py"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        None,
+        "app_pages/1_Damage_Map.py",
+        "app_pages/2_Embedding_Explorer.py",
+        "app_pages/3_Label_Budget.py",
+    ],
+)
 def test_every_page_runs_on_the_demo(demo: Path, page: str | None, monkeypatch) -> None:
     monkeypatch.setenv("STCRL_WORKSPACE_ROOT", "/")
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["workspace"] = str(demo)
     if page:
-        at.switch_page(page)
+        at.run().switch_page(page)
     at.run()
     assert not at.exception, at.exception
     assert not at.error
-    if page == "pages/3_Label_Budget.py":
+    if page == "app_pages/2_Embedding_Explorer.py":
+        assert not at.info  # the demo ships its projections: the scatter opens at once
+        assert {m.label for m in at.metric} >= {"Points", "Silhouette (k=5)"}
+        at.selectbox(key="explorer_run").set_value("untrained").run()
+        assert not at.exception and not at.info
+    elif page == "app_pages/3_Label_Budget.py":
         assert at.selectbox[0].label == "Features"  # the form, then the stored experiment
         assert any(s.label == "Experiment" for s in at.selectbox)
     elif page:

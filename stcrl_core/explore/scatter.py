@@ -152,6 +152,28 @@ def scatter_figure(
     return fig
 
 
+def class_bar_figure(counts: pd.Series):
+    """Horizontal bars of buildings per damage class, in the classes' map colours."""
+    import plotly.graph_objects as go
+
+    colours = [CLASS_PALETTE.get(str(name), "#888888") for name in counts.index]
+    fig = go.Figure(
+        go.Bar(
+            x=counts.to_numpy(),
+            y=[str(n) for n in counts.index],
+            orientation="h",
+            marker_color=colours,
+        )
+    )
+    fig.update_layout(
+        height=220,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        yaxis={"autorange": "reversed"},
+        xaxis={"title": "buildings"},
+    )
+    return fig
+
+
 def selected_rows(selection: Mapping | None) -> np.ndarray:
     """Building rows of the points in a Streamlit plotly selection event (empty if none)."""
     if not selection:

@@ -179,3 +179,62 @@ def test_pages_render_offline_and_folium_click_shows_crops(
     assert not [u for u in blocked if "favicon" not in u], (
         f"requests left the machine: {blocked[:5]}"
     )
+
+
+def test_explorer_box_selection_shows_the_gallery(server: str, browser, tmp_path: Path) -> None:
+    blocked: list[str] = []
+    page = _offline_page(browser, blocked)
+    page.goto(f"{server}/embedding-explorer")
+    page.get_by_text("Embedding explorer").first.wait_for(timeout=60_000)
+    # the first visit computes the projection in a background job, then the page reruns
+    plot = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first
+    plot.wait_for(timeout=180_000)
+    page.wait_for_selector(READY, timeout=60_000)
+    plot.locator(".legend").first.wait_for(timeout=30_000)
+    assert plot.locator("canvas").count() > 0  # drawn by WebGL (scattergl)
+    page.wait_for_timeout(1000)
+    _shot(page, tmp_path, "embedding_explorer")
+    # box select over the middle of the plot area with the mouse, as a user does
+    plot.hover()
+    page.locator(".modebar-btn[data-val='select']").first.click()
+    area = page.locator("[data-testid='stPlotlyChart'] .nsewdrag").first.bounding_box()
+    x0, y0 = area["x"] + area["width"] * 0.05, area["y"] + area["height"] * 0.05
+    x1, y1 = area["x"] + area["width"] * 0.95, area["y"] + area["height"] * 0.95
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(x0 + (x1 - x0) * step / 10, y0 + (y1 - y0) * step / 10)
+    page.mouse.up()
+    heading = page.get_by_text("buildings selected")
+    heading.first.wait_for(timeout=60_000)
+    page.wait_for_selector(READY, timeout=60_000)
+    gallery = page.locator("[data-testid='stImage'] img, [data-testid='stFullScreenFrame'] img")
+    gallery.first.wait_for(timeout=30_000)
+    assert _loaded(gallery.first), "the gallery crops did not load"
+    _shot(page, tmp_path, "embedding_explorer_selection")
+    assert not [u for u in blocked if "favicon" not in u], f"requests left: {blocked[:5]}"
+
+
+def test_label_budget_run_finishes_and_draws_curves(server: str, browser, tmp_path: Path) -> None:
+    blocked: list[str] = []
+    page = _offline_page(browser, blocked)
+    page.goto(f"{server}/label-budget")
+    page.wait_for_selector(READY, timeout=60_000)
+    page.get_by_text("Label budget").first.wait_for(timeout=60_000)
+    budgets = page.get_by_label("Budgets (multiples of 4)")
+    budgets.fill("4")
+    budgets.press("Tab")
+    page.get_by_role("button", name="Run experiment").click()
+    try:
+        page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first.wait_for(
+            timeout=180_000
+        )
+    except Exception:
+        _shot(page, tmp_path, "label_budget_timeout")
+        raise
+    page.get_by_text("Per-class F1").first.wait_for(timeout=60_000)
+    page.wait_for_selector(READY, timeout=60_000)
+    assert page.get_by_role("button", name="Curves (CSV)").count() == 1
+    page.wait_for_timeout(1000)
+    _shot(page, tmp_path, "label_budget")
+    assert not [u for u in blocked if "favicon" not in u], f"requests left: {blocked[:5]}"

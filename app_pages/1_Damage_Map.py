@@ -7,7 +7,7 @@ import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
-from pages.common import current_workspace, stamp
+from app_pages.common import current_workspace, stamp
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.eval.metrics import confusion_matrix, overall_f1
 from stcrl_core.maps import damage, imagery

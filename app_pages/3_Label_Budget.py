@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.common import current_workspace
+from app_pages.common import current_workspace
 from stcrl_core.embeddings import embedded_runs
 from stcrl_core.engine import resolve_device
 from stcrl_core.errors import StcrlError

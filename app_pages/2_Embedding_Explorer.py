@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages.common import current_workspace, stamp
+from app_pages.common import current_workspace, stamp
 from stcrl_core.embeddings import embedded_runs
 from stcrl_core.errors import StcrlError
 from stcrl_core.explore.clustering import cluster_summary, kmeans_clusters
@@ -22,7 +22,7 @@ from stcrl_core.explore.projection import (
 from stcrl_core.explore.scatter import (
     BASE_COLOURS,
     CLASS_ORDER,
-    CLASS_PALETTE,
+    class_bar_figure,
     explorer_table,
     pair_image,
     scatter_figure,
@@ -157,14 +157,20 @@ if len(coords) != len(table):
         f"(re-ingested?); delete it or run `stcrl project --workspace {path} --run {run}`."
     )
     st.stop()
-try:
-    labels, silhouette = load_clusters(
-        path, run, view, k, stamp(ws.runs_dir / run / "embeddings.json")
-    )
-except (StcrlError, ValueError) as exc:
-    st.error(str(exc))
-    st.stop()
-table["cluster"] = labels.astype(str)
+
+
+def clusters_or_stop() -> tuple[np.ndarray, float]:
+    """k-means labels and silhouette of the chosen embedding (cached)."""
+    try:
+        return load_clusters(path, run, view, k, stamp(ws.runs_dir / run / "embeddings.json"))
+    except (StcrlError, ValueError) as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+labels, silhouette = clusters_or_stop() if colour_by == CLUSTER else (None, None)
+if labels is not None:
+    table["cluster"] = labels.astype(str)
 
 column = "cluster" if colour_by == CLUSTER else BASE_COLOURS.get(colour_by, "predicted_class")
 hover = None
@@ -186,11 +192,15 @@ with left:
     )
 with right:
     st.metric("Points", f"{len(table):,}")
-    st.metric(f"Silhouette (k={k})", f"{silhouette:.3f}")
+    silhouette_slot = st.empty()
     computed = "stored" if meta.get("seconds") is None else f"computed in {meta['seconds']:.1f} s"
     st.caption(f"{method.upper()} of the {view} embeddings of **{run}**, {computed}.")
     st.caption("Drag to lasso, or pick box select in the chart's toolbar; click a point to see it.")
 
+if labels is None:  # clusters are still needed for the summary: found after the chart is drawn
+    labels, silhouette = clusters_or_stop()
+    table["cluster"] = labels.astype(str)
+silhouette_slot.metric(f"Silhouette (k={k})", f"{silhouette:.3f}")
 rows = selected_rows(event)
 by_row = table.set_index("row")
 if len(rows) == 1:
@@ -214,9 +224,7 @@ elif len(rows) > 1:
     st.subheader(f"{len(rows):,} buildings selected")
     cols = st.columns(2)
     counts = chosen["true_class"].value_counts().reindex(CLASS_ORDER, fill_value=0)
-    cols[0].bar_chart(
-        pd.DataFrame({"buildings": counts}), color=CLASS_PALETTE[CLASS_ORDER[0]], horizontal=True
-    )
+    cols[0].plotly_chart(class_bar_figure(counts), key="explorer_makeup")
     makeup = pd.DataFrame(
         {
             "selected": counts,
@@ -224,6 +232,7 @@ elif len(rows) > 1:
             "share overall": table["true_class"].value_counts(normalize=True).round(3),
         }
     ).reindex(CLASS_ORDER)
+    makeup.index.name = "class"
     cols[1].dataframe(makeup, width="stretch")
     cols[1].dataframe(
         chosen["event"].value_counts().rename("buildings").to_frame(), width="stretch"
