@@ -136,7 +136,11 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     params: dict[str, Any] = {}
     for item in filter(None, rest.split(",")):
         key, _, value = item.partition("=")
-        number = float(value)
+        try:
+            number = float(value)
+        except ValueError:  # a word, e.g. precision=float32
+            params[key] = value
+            continue
         params[key] = int(number) if number.is_integer() and "." not in value else number
     return probe, params
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -74,3 +77,55 @@ def test_shape_errors_name_the_shapes() -> None:
     model = LogisticProbe(device="cpu").fit(np.eye(4), np.arange(4))
     with pytest.raises(ValueError, match="4 features"):
         model.predict(np.zeros((3, 5)))
+
+
+def _autograd_mlp(X: np.ndarray, y: np.ndarray, probe: MLPProbe) -> list[torch.Tensor]:
+    """Reference: the same objective and initialisation trained through autograd."""
+    Z = torch.as_tensor(X, dtype=torch.float32)[None]
+    Z = (Z - Z.mean(1, keepdim=True)) / Z.std(1, unbiased=False, keepdim=True)
+    n, d = X.shape
+    g = torch.Generator().manual_seed(probe.random_state)
+
+    def glorot(fan_in: int, fan_out: int) -> torch.Tensor:
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        return ((torch.rand(fan_in, fan_out, generator=g)[None] * 2 - 1) * bound).requires_grad_()
+
+    W1 = glorot(d, probe.hidden)
+    W2 = glorot(probe.hidden, 4)
+    b1 = torch.zeros(1, 1, probe.hidden, requires_grad=True)
+    b2 = torch.zeros(1, 1, 4, requires_grad=True)
+    opt = torch.optim.Adam([W1, b1, W2, b2], lr=probe.lr)
+    target = torch.as_tensor(y)
+    for _ in range(probe.max_iter):
+        opt.zero_grad()
+        logits = torch.relu(Z @ W1 + b1) @ W2 + b2
+        loss = (
+            torch.nn.functional.cross_entropy(logits[0], target)
+            + probe.alpha * 0.5 * ((W1 * W1).sum() + (W2 * W2).sum()) / n
+        )
+        loss.backward()
+        opt.step()
+    return [W1.detach(), b1.detach(), W2.detach(), b2.detach()]
+
+
+def test_mlp_hand_written_gradient_matches_autograd() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 12)).astype(np.float32)
+    y = rng.integers(0, 4, 64)
+    probe = MLPProbe(hidden=8, max_iter=7, lr=0.01, precision="float32", random_state=3)
+    probe.fit(X, y)
+    for ours, ref in zip(probe.params_, _autograd_mlp(X, y, probe), strict=True):
+        torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-5)
+    assert probe.product_dtype_ == "float32"
+
+
+def test_mlp_bfloat16_products_agree_with_float32() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 32)).astype(np.float32)
+    y = (X[:, :4].argmax(1)).astype(np.int64)
+    a = MLPProbe(precision="float32", random_state=0).fit(X, y)
+    b = MLPProbe(precision="bfloat16", random_state=0).fit(X, y)
+    assert b.product_dtype_ == "bfloat16"
+    assert (a.predict(X) == b.predict(X)).mean() > 0.97
+    with pytest.raises(ValueError, match="precision must be"):
+        MLPProbe(precision="fp8").fit(X, y)
