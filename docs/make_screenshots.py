@@ -2,7 +2,8 @@
 
 Starts ``streamlit run app.py`` on a free port against ``demo-workspace`` (build
 it with ``make demo``), drives Debian's chromium with Playwright and writes
-``docs/screenshots/{home,damage_map,scene_view,label_budget}.png``.
+``docs/screenshots/{home,damage_map,scene_view,embedding_explorer,
+embedding_explorer_selection,label_budget}.png``.
 
 Usage: ``.venv/bin/python docs/make_screenshots.py [--workspace demo-workspace]``
 """
@@ -81,6 +82,28 @@ def main() -> None:
             page.wait_for_timeout(1500)
             page.get_by_text("Scene view").scroll_into_view_if_needed()
             page.screenshot(path=str(out / "scene_view.png"), full_page=False)
+            page.goto(f"{url}/embedding-explorer")
+            plot = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first
+            plot.wait_for(timeout=180_000)
+            page.wait_for_selector(READY, timeout=120_000)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(out / "embedding_explorer.png"))
+            plot.hover()
+            page.locator(".modebar-btn[data-val='select']").first.click()
+            box = page.locator("[data-testid='stPlotlyChart'] .nsewdrag").first.bounding_box()
+            page.mouse.move(box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05)
+            page.mouse.down()
+            for step in range(1, 11):
+                page.mouse.move(
+                    box["x"] + box["width"] * (0.05 + 0.4 * step / 10),
+                    box["y"] + box["height"] * (0.05 + 0.4 * step / 10),
+                )
+            page.mouse.up()
+            page.get_by_text("buildings selected").first.wait_for(timeout=60_000)
+            page.wait_for_selector(READY, timeout=120_000)
+            page.wait_for_timeout(2500)
+            page.get_by_text("buildings selected").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(out / "embedding_explorer_selection.png"))
             page.goto(f"{url}/label-budget")
             page.wait_for_selector(READY, timeout=120_000)
             page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
