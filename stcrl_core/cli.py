@@ -483,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--run", required=True, help="a run with embeddings")
-    p.add_argument("--view", default="post", choices=["pre", "post", "post-pre"])
+    p.add_argument("--view", default="post", choices=["pre", "post", "post-pre", "loc"])
     p.add_argument("--method", default="umap", choices=["umap", "tsne", "pca"])
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(handler=_cmd_project)
