@@ -492,8 +492,10 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="build the complete built-in demo workspace (data, ingest, training, results)",
         description="Generate xBD-format data, ingest it, pretrain ST-CRL briefly and the "
-        "untrained baseline, embed, run a label-budget experiment, predict damage and "
-        "project embeddings. Finished stages are kept when re-run.",
+        "untrained baseline, embed, train CSP's location encoder on the ST-CRL features "
+        "(location embeddings and map grid), run a label-budget experiment (with CSP's "
+        "location prior as run csp+loc), predict damage and project embeddings. Finished "
+        "stages are kept when re-run.",
     )
     p.add_argument("--workspace", required=True, help="demo workspace folder")
     p.add_argument("--data", default=None, help="where the generated data goes (default WS-data)")
