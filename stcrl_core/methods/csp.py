@@ -16,6 +16,9 @@ Image branch (a linear layer to the 256-d embedding space on top of):
 
 Location branch: :class:`stcrl_core.models.location.LocationEncoder`.
 Trains on every train and tier3 building (labels are not used), with Adam.
+Under ``torchrun`` each process contrasts its own share of the batch (the
+in-batch and SimCSE negatives are not gathered across processes); DDP averages
+the gradients.
 """
 
 from __future__ import annotations
