@@ -10,7 +10,7 @@ import streamlit as st
 from app_pages.common import current_workspace, stamp
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.eval.metrics import confusion_matrix, overall_f1
-from stcrl_core.maps import damage, imagery
+from stcrl_core.maps import damage, imagery, location_layer
 
 CLASS_LABELS = {code: DAMAGE_NAMES[code] for code in (0, 1, 2, 3, -1)}
 
@@ -31,6 +31,11 @@ def deck_frame(
 @st.cache_data(show_spinner="Placing the scene imagery…", max_entries=4)
 def basemap(path: str, phase: str, scenes: tuple, _stamp: float) -> list[dict]:
     return imagery.basemap_records(path, phase, list(scenes))
+
+
+@st.cache_data(show_spinner="Drawing the location embedding…", max_entries=4)
+def location_bitmaps(path: str, run: str, _stamp: float) -> list[dict]:
+    return location_layer.grid_bitmap_records(location_layer.load_location_grid(path, run))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -117,6 +122,16 @@ if splits:
 if classes:
     mask &= table[class_column].isin(classes).to_numpy()
 rows = tuple(np.flatnonzero(mask).tolist())
+grid_runs = location_layer.runs_with_location_grid(path)
+location_run = None
+if grid_runs:
+    loc_cols = st.columns([2, 2, 4])
+    if loc_cols[0].toggle(
+        "Location embedding",
+        help="A CSP run's location embedding on a grid over each event area: its first three "
+        "principal components as red, green and blue (`stcrl embed --grid`).",
+    ):
+        location_run = loc_cols[1].selectbox("CSP run", grid_runs, label_visibility="collapsed")
 shown = table.iloc[list(rows)]
 if shown.empty:
     st.info("No building matches these filters.")
@@ -136,6 +151,18 @@ if phase in ("pre", "post"):
                 id=f"img-{record['scene']}",
                 image=f"'{record['image']}'",  # quoted: a literal, not an accessor
                 bounds=record["bounds"],
+            )
+        )
+if location_run:
+    grid_stamp = stamp(ws.runs_dir / location_run / location_layer.GRID_FILE)
+    for record in location_bitmaps(path, location_run, grid_stamp):
+        layers.append(
+            pdk.Layer(
+                "BitmapLayer",
+                id=f"loc-{record['event']}",
+                image=f"'{record['image']}'",  # quoted: a literal, not an accessor
+                bounds=record["bounds"],
+                opacity=0.65,
             )
         )
 if mode == "hexagons":
@@ -207,6 +234,11 @@ st.caption(
         f" over the {phase}-disaster imagery (no web basemap needed)"
         if phase in ("pre", "post")
         else (" over web tiles" if phase == "web tiles" else "")
+    )
+    + (
+        f"; location embedding of CSP run {location_run} (first 3 principal components as RGB)"
+        if location_run
+        else ""
     )
 )
 

@@ -86,7 +86,15 @@ runs = embedded_runs(ws.path)
 
 with st.form("budget-form"):
     cols = st.columns(3)
-    chosen_runs = cols[0].multiselect("Runs (with embeddings)", runs, default=runs[:2])
+    # RUN+loc: a CSP run's image features with its location prior, on the same trials
+    located = [f"{r}+loc" for r in runs if (ws.runs_dir / r / "embeddings_loc.npy").exists()]
+    chosen_runs = cols[0].multiselect(
+        "Runs (with embeddings)",
+        runs + located,
+        default=runs[:2],
+        help="RUN+loc combines a CSP run's probe with its location prior: "
+        "P(y|image) P(y|loc), normalised (lr and mlp probes).",
+    )
     probes = cols[1].multiselect("Probes", list(PROBE_KINDS), default=["lr"])
     features = cols[2].selectbox("Features", list(FEATURE_MODES))
     cols = st.columns(3)

@@ -62,16 +62,43 @@ def _cmd_ingest_xbd(args: argparse.Namespace) -> int:
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     import os
 
-    from stcrl_core.engine import PretrainConfig, dist_info_from_env, pretrain
+    from stcrl_core.engine import PretrainConfig, dist_info_from_env, pretrain, read_run_config
     from stcrl_core.progress import no_progress, tqdm_progress
+    from stcrl_core.workspace import Workspace
 
+    if args.image_run and args.method != "csp":
+        raise ValueError("--image-run is a CSP setting; add --method csp")
+    arch = args.arch
+    if arch is None:  # a CSP run on frozen features takes the image run's architecture
+        image_run = args.image_run if args.method == "csp" else None
+        arch = (
+            read_run_config(Workspace.open(args.workspace), image_run).arch
+            if image_run
+            else "resnet18"
+        )
+    csp = {}
+    if args.method == "csp":
+        csp = {
+            "image_run": args.image_run,
+            "location_encoder": args.location_encoder,
+            "frequencies": args.frequencies,
+            "min_radius": args.min_radius,
+            "max_radius": args.max_radius,
+            "location_dropout": args.location_dropout,
+            "csp_temperature_batch": args.temperature_batch,
+            "csp_temperature_random": args.temperature_random,
+            "csp_temperature_simcse": args.temperature_simcse,
+            "csp_weight_random": args.weight_random,
+            "csp_weight_simcse": args.weight_simcse,
+            "csp_random_locations": args.random_locations,
+        }
     config = PretrainConfig(
         method=args.method,
         run=args.run,
-        arch=args.arch,
+        arch=arch,
         epochs=args.epochs,
         batch_size=args.batch_size,
-        lr=args.lr,
+        lr=args.lr if args.lr is not None else (1e-3 if args.method == "csp" else 0.01),
         temperature=args.temperature,
         crop=args.crop,
         seed=args.seed,
@@ -79,6 +106,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         weights=args.weights,
         labels=args.labels,
         workers=args.workers,
+        **csp,
     )
     dist = dist_info_from_env(os.environ)  # set by torchrun
     if dist.is_main:
@@ -100,9 +128,24 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from stcrl_core.embeddings import embed_run
     from stcrl_core.progress import tqdm_progress
 
+    if args.grid_step is not None and not args.grid:
+        raise ValueError("--grid-step sets the spacing of --grid; add --grid")
     with tqdm_progress(f"embed {args.run}") as progress:
         info = embed_run(args.workspace, args.run, args.batch_size, args.device, progress)
     print(f"wrote {info['rows']} x {info['dim']} features per view for run {args.run}")
+    if "loc_dim" in info:
+        print(f"wrote {info['rows']} x {info['loc_dim']} location embeddings (embeddings_loc.npy)")
+    if args.grid:
+        from stcrl_core.maps.location_layer import write_location_grid
+
+        with tqdm_progress(f"grid {args.run}") as progress:
+            grid = write_location_grid(
+                args.workspace, args.run, args.grid_step, args.device, progress
+            )
+        print(
+            f"wrote the location grid: {grid['points']} points over {grid['events']} event "
+            f"areas, step {grid['step']:.6f} degrees ({grid['path']})"
+        )
     return 0
 
 
@@ -269,9 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "pretrain",
-        help="train an encoder (ST-CRL, SimCLR, untrained or supervised baseline) on the crops",
+        help="train an encoder (ST-CRL, SimCLR, CSP, untrained or supervised baseline)",
         description="Train a run into WS/runs/RUN/ (config.json, checkpoint.pt every epoch, "
-        "metrics.jsonl). Works under torchrun for several GPUs or nodes.",
+        "metrics.jsonl). Works under torchrun for several GPUs or nodes. --method csp trains "
+        "an image-location dual encoder (CSP) on every building's lon/lat: with --image-run "
+        "on that run's frozen features (seconds on a CPU; use an lr near 1e-3, Adam), "
+        "else with a ResNet on the post crops.",
     )
     p.add_argument("--workspace", required=True, help="workspace with building objects")
     p.add_argument(
@@ -284,14 +330,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method",
         default="stcrl",
-        choices=["stcrl", "simclr", "random", "supervised"],
+        choices=["stcrl", "simclr", "random", "supervised", "csp"],
         help="stcrl (default): the paper's loss; simclr: NT-Xent on the same pairs; "
-        "random: the encoder untrained; supervised: trained from scratch on damage labels",
+        "random: the encoder untrained; supervised: trained from scratch on damage labels; "
+        "csp: contrastive spatial pretraining of a location encoder with the images",
     )
-    p.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
+    p.add_argument(
+        "--arch",
+        default=None,
+        choices=["resnet18", "resnet34", "resnet50"],
+        help="encoder (default resnet18; with --image-run: that run's)",
+    )
     p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
     p.add_argument("--batch-size", type=int, default=256, help="global batch size (default 256)")
-    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (default 0.01)")
+    p.add_argument(
+        "--lr", type=float, default=None,
+        help="learning rate (default 0.01 for SGD; csp: 0.001, Adam)",
+    )  # fmt: skip
     p.add_argument(
         "--temperature", type=float, default=0.1, help="contrastive temperature (default 0.1)"
     )
@@ -308,13 +363,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="continue the run from its last checkpoint"
     )
+    g = p.add_argument_group("CSP (--method csp)")
+    g.add_argument(
+        "--image-run", default=None, help="train on this run's frozen features (needs embed)"
+    )
+    g.add_argument(
+        "--location-encoder", default="grid", choices=["grid", "theory", "wrap", "sphere"],
+        help="position encoding of lon/lat (default grid, Space2Vec)",
+    )  # fmt: skip
+    g.add_argument("--frequencies", type=int, default=32, help="scales (default 32)")
+    g.add_argument(
+        "--min-radius", type=float, default=0.1, help="finest scale in degrees (default 0.1)"
+    )
+    g.add_argument(
+        "--max-radius", type=float, default=360.0, help="coarsest scale in degrees (default 360)"
+    )
+    g.add_argument(
+        "--location-dropout", type=float, default=0.5, help="location MLP dropout (default 0.5)"
+    )
+    for name, what in (("batch", "in-batch image-location"), ("random", "random-location"),
+                       ("simcse", "SimCSE location-location")):  # fmt: skip
+        g.add_argument(
+            f"--temperature-{name}", type=float, default=0.1,
+            help=f"temperature of the {what} loss (default 0.1)",
+        )  # fmt: skip
+    g.add_argument(
+        "--weight-random", type=float, default=1.0, help="random-location loss weight (default 1)"
+    )
+    g.add_argument(
+        "--weight-simcse", type=float, default=1.0, help="SimCSE loss weight (default 1)"
+    )
+    g.add_argument(
+        "--random-locations", type=int, default=1, help="random negatives per image (default 1)"
+    )
     p.set_defaults(handler=_cmd_pretrain)
 
     p = sub.add_parser(
         "embed",
         help="write encoder features of every building's pre and post crop for a run",
         description="Write WS/runs/RUN/embeddings_pre.npy and embeddings_post.npy (rows aligned "
-        "with buildings.parquet), in batches.",
+        "with buildings.parquet), in batches. A CSP run also gets embeddings_loc.npy (its "
+        "location encoder on every building's lon/lat) and, with --grid, location_grid.npz "
+        "(the location embedding on a lon/lat grid over the event areas, coloured by its "
+        "first three principal components, for the damage map).",
     )
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--run", required=True, help="a trained run")
@@ -322,6 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=256, help="crops per forward pass (default 256)"
     )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.add_argument(
+        "--grid", action="store_true", help="CSP runs: also write location_grid.npz for the map"
+    )
+    p.add_argument(
+        "--grid-step", type=float, default=None,
+        help="grid spacing in degrees (default: the widest event area / 64)",
+    )  # fmt: skip
     p.set_defaults(handler=_cmd_embed)
 
     p = sub.add_parser(
@@ -333,7 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
         "configuration run twice returns the stored result.",
     )
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--runs", type=_csv, default=[], help="comma-separated runs with embeddings")
+    p.add_argument(
+        "--runs", type=_csv, default=[],
+        help="comma-separated runs with embeddings; RUN+loc scores a CSP run with its "
+        "location prior, P(y|image) P(y|loc) normalised (P(y|loc): a logistic probe on the "
+        "run's location embeddings fitted on the same trial), while RUN alone gives the "
+        "image-only curve on the same trials (lr and mlp probes)",
+    )  # fmt: skip
     p.add_argument(
         "--probes",
         type=_csv,
@@ -384,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--run", required=True, help="a run with embeddings")
-    p.add_argument("--view", default="post", choices=["pre", "post", "post-pre"])
+    p.add_argument("--view", default="post", choices=["pre", "post", "post-pre", "loc"])
     p.add_argument("--method", default="umap", choices=["umap", "tsne", "pca"])
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--n-neighbors", type=int, default=15, help="UMAP neighbours (default 15)")
@@ -396,8 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="build the complete built-in demo workspace (data, ingest, training, results)",
         description="Generate xBD-format data, ingest it, pretrain ST-CRL briefly and the "
-        "untrained baseline, embed, run a label-budget experiment, predict damage and "
-        "project embeddings. Finished stages are kept when re-run.",
+        "untrained baseline, embed, train CSP's location encoder on the ST-CRL features "
+        "(location embeddings and map grid), run a label-budget experiment (with CSP's "
+        "location prior as run csp+loc), predict damage and project embeddings. Finished "
+        "stages are kept when re-run.",
     )
     p.add_argument("--workspace", required=True, help="demo workspace folder")
     p.add_argument("--data", default=None, help="where the generated data goes (default WS-data)")

@@ -2,8 +2,11 @@
 
 Stages (each timed, all progress reported): synthetic data of six events, the
 xBD-obj ingest, a short ST-CRL pretraining and the untrained baseline, their
-embeddings, a label-budget experiment, damage predictions for every building
-(a class-balanced probe on the ST-CRL features) and 2-D projections. Every
+embeddings, CSP (a location encoder trained against the frozen ST-CRL
+features, its location embeddings and map grid), a label-budget experiment
+(ST-CRL, untrained, and ST-CRL features with CSP's location prior on the same
+trials), damage predictions for every building (a class-balanced probe on the
+ST-CRL features) and 2-D projections. Every
 number the app then shows comes from this real training and evaluation.
 """
 
@@ -29,11 +32,16 @@ class DemoConfig:
     lr: float = 0.03
     budgets: tuple[int, ...] = (40, 100, 200, 400)
     trials: int = 5
+    csp_epochs: int = 20
+    csp_batch_size: int = 256
+    csp_lr: float = 1e-3
     seed: int = 0
     device: str = "auto"
 
 
-STAGES = ("data", "ingest", "pretrain", "baseline", "embed", "budget", "predict", "project")
+STAGES = (
+    "data", "ingest", "pretrain", "baseline", "embed", "csp", "budget", "predict", "project",
+)  # fmt: skip
 
 
 def build_demo(
@@ -60,6 +68,7 @@ def build_demo(
     from stcrl_core.eval.experiment import BudgetConfig, run_budget_experiment
     from stcrl_core.eval.predict import predict_damage
     from stcrl_core.explore.projection import compute_projection
+    from stcrl_core.maps.location_layer import GRID_FILE, write_location_grid
     from stcrl_core.workspace import Workspace
 
     ws_path = Path(workspace)
@@ -120,9 +129,27 @@ def build_demo(
         if not (ws.runs_dir / run / "embeddings.json").exists():
             embed_run(ws_path, run, device=config.device, progress=inner)
     timings["embed"] = time.perf_counter() - t
-    t = stage(5, "label-budget experiment")
+    t = stage(5, "CSP location encoder")
+    if "csp" not in runs:
+        settings = PretrainConfig(
+            method="csp",
+            run="csp",
+            image_run="stcrl",
+            epochs=config.csp_epochs,
+            batch_size=config.csp_batch_size,
+            lr=config.csp_lr,
+            seed=config.seed,
+            device=config.device,
+        )
+        pretrain(settings, ws_path, progress=inner)
+    if not (ws.runs_dir / "csp" / "embeddings.json").exists():
+        embed_run(ws_path, "csp", device=config.device, progress=inner)
+    if not (ws.runs_dir / "csp" / GRID_FILE).exists():
+        write_location_grid(ws_path, "csp", device=config.device, progress=inner)
+    timings["csp"] = time.perf_counter() - t
+    t = stage(6, "label-budget experiment")
     experiment = BudgetConfig(
-        runs=["stcrl", "untrained"],
+        runs=["stcrl", "untrained", "csp+loc"],
         probes=["lr"],
         budgets=list(config.budgets),
         trials=config.trials,
@@ -132,10 +159,10 @@ def build_demo(
     budget = run_budget_experiment(experiment, ws_path, inner)
     results["experiment"] = budget["id"]
     timings["budget"] = time.perf_counter() - t
-    t = stage(6, "damage predictions")
+    t = stage(7, "damage predictions")
     results["predictions"] = predict_damage(ws_path, "stcrl", device=config.device)
     timings["predict"] = time.perf_counter() - t
-    t = stage(7, "2-D projections")
+    t = stage(8, "2-D projections")
     for run in ("stcrl", "untrained"):
         compute_projection(ws_path, run, "post", "umap", seed=config.seed, progress=inner)
     timings["project"] = time.perf_counter() - t

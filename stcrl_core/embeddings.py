@@ -1,5 +1,9 @@
 """Encoder features of every building: ``WS/runs/<run>/embeddings_{pre,post}.npy``.
 
+A CSP run also gets ``embeddings_loc.npy`` (its location encoder on every
+building's lon/lat, see :mod:`stcrl_core.location_embeddings`); a CSP run
+trained on another run's frozen features gets that run's pre/post features.
+
 Row i of each array is the building with ``row == i`` in
 ``objects/buildings.parquet``. Crops are read from the memory-mapped arrays in
 batches and features written straight into a memory-mapped ``.npy`` file, so
@@ -17,12 +21,14 @@ import torch
 
 from stcrl_core.atomic import atomic_path, atomic_write_json
 from stcrl_core.data.augment import eval_transform
-from stcrl_core.engine import RunError, load_encoder, resolve_device, run_dir
+from stcrl_core.engine import RunError, load_encoder, read_run_config, resolve_device, run_dir
 from stcrl_core.models.encoders import feature_dim
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 
 VIEWS = ("pre", "post")
+LOCATION_VIEW = "loc"
+ALL_VIEWS = (*VIEWS, LOCATION_VIEW)
 
 
 def embed_run(
@@ -34,6 +40,9 @@ def embed_run(
 ) -> dict[str, Any]:
     """Write the encoder features of every building's pre and post crop.
 
+    For a CSP run, also the location embeddings (``embeddings_loc.npy``); a
+    CSP run trained on frozen features copies that run's pre/post features.
+
     Args:
         workspace: The workspace.
         run: A run with a checkpoint.
@@ -42,10 +51,49 @@ def embed_run(
         progress: ``progress(done, total, message)`` callback (buildings).
 
     Returns:
-        ``{"rows": N, "dim": h, "files": [...]}``.
+        ``{"rows": N, "dim": h, "files": [...]}`` (plus ``"loc_dim"`` for CSP).
     """
     ws = Workspace.open(workspace)
     dev = resolve_device(device)
+    config = read_run_config(ws, run)
+    out = run_dir(ws, run)
+    if config.method == "csp":
+        from stcrl_core.location_embeddings import (
+            copy_image_features,
+            embed_locations,
+        )
+
+        loc = embed_locations(ws.path, run, dev, progress)
+        if config.image_run:
+            files = copy_image_features(ws.path, run, config.image_run)
+            dim = int(np.load(files[0], mmap_mode="r").shape[1])
+        else:
+            files, dim = _embed_crops(ws, run, batch_size, dev, progress)
+        info = {
+            "rows": len(ws.buildings()),
+            "dim": dim,
+            "loc_dim": int(np.load(loc, mmap_mode="r").shape[1]),
+            "run": run,
+            "image_features": f"copied from run {config.image_run}" if config.image_run else run,
+            "files": [os.path.basename(f) for f in [*files, loc]],
+        }
+        atomic_write_json(out / "embeddings.json", info)
+        return info
+    files, dim = _embed_crops(ws, run, batch_size, dev, progress)
+    info = {"rows": len(ws.buildings()), "dim": dim, "run": run,
+            "files": [os.path.basename(f) for f in files]}  # fmt: skip
+    atomic_write_json(out / "embeddings.json", info)
+    return info
+
+
+def _embed_crops(
+    ws: Workspace,
+    run: str,
+    batch_size: int,
+    dev: torch.device,
+    progress: ProgressCallback,
+) -> tuple[list[Path], int]:
+    """Encoder features of every pre and post crop, written as ``embeddings_{view}.npy``."""
     encoder, config = load_encoder(ws.path, run, dev)
     if dev.type == "cuda":
         encoder = encoder.to(memory_format=torch.channels_last)
@@ -73,10 +121,14 @@ def embed_run(
                     progress(v_index * n + stop, 2 * n, f"{view} {stop}/{n}")
             arr.flush()
             del arr
-        files.append(str(target))
-    info = {"rows": n, "dim": dim, "run": run, "files": [os.path.basename(f) for f in files]}
-    atomic_write_json(out / "embeddings.json", info)
-    return info
+        files.append(target)
+    return files, dim
+
+
+def available_views(workspace: str | Path, run: str) -> list[str]:
+    """The embedding views a run has on disk, in the order ``pre``, ``post``, ``loc``."""
+    folder = run_dir(Workspace.open(workspace), run)
+    return [v for v in ALL_VIEWS if (folder / f"embeddings_{v}.npy").exists()]
 
 
 def embedded_runs(workspace: str | Path) -> list[str]:
@@ -86,16 +138,27 @@ def embedded_runs(workspace: str | Path) -> list[str]:
 
 
 def load_embeddings(workspace: str | Path, run: str, view: str) -> np.ndarray:
-    """Memory-mapped features of one view (``pre`` or ``post``) of a run.
+    """Memory-mapped features of one view of a run.
+
+    Args:
+        workspace: The workspace.
+        run: The run.
+        view: ``pre``, ``post`` (image features) or ``loc`` (a CSP run's
+            location embeddings).
 
     Raises:
         RunError: If the run has no embeddings or they do not match the buildings.
     """
-    if view not in VIEWS:
-        raise ValueError(f"view must be 'pre' or 'post', got {view!r}")
+    if view not in ALL_VIEWS:
+        raise ValueError(f"view must be 'pre', 'post' or 'loc', got {view!r}")
     ws = Workspace.open(workspace)
     path = run_dir(ws, run) / f"embeddings_{view}.npy"
     if not path.exists():
+        if view == LOCATION_VIEW and read_run_config(ws, run).method != "csp":
+            raise RunError(
+                f"run {run!r} has no location embeddings: only CSP runs have them "
+                f"(`stcrl pretrain --method csp --workspace {ws.path} --run NAME`)"
+            )
         raise RunError(
             f"run {run!r} has no embeddings yet; run "
             f"`stcrl embed --workspace {ws.path} --run {run}`"

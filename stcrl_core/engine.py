@@ -35,7 +35,7 @@ from stcrl_core.errors import StcrlError
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 
-METHODS = ("stcrl", "simclr", "random", "supervised")
+METHODS = ("stcrl", "simclr", "random", "supervised", "csp")
 # Settings that may change when a run is resumed; any other difference is refused.
 RESUMABLE_CHANGES = ("epochs", "device", "workers")
 
@@ -51,7 +51,8 @@ class PretrainConfig:
     Attributes:
         method: ``stcrl`` (the paper's loss), ``simclr`` (NT-Xent on the same
             pairs), ``random`` (the encoder untrained) or ``supervised``
-            (trained from scratch on damage labels).
+            (trained from scratch on damage labels) or ``csp`` (image-location
+            contrastive pretraining, see ``stcrl_core.methods.csp``).
         run: Run name (folder under ``WS/runs/``).
         arch: Encoder architecture (``resnet18``, ``resnet34``, ``resnet50``).
         epochs: Training epochs (0 for ``random``).
@@ -67,6 +68,19 @@ class PretrainConfig:
         labels: ``supervised`` only: train on a class-balanced subset of this
             many labelled buildings (None = all).
         workers: DataLoader worker processes.
+        image_run: ``csp`` only: train the image branch on the frozen features
+            of this run (None = a ResNet trained on the post crops).
+        location_encoder: ``csp`` only: ``grid``, ``theory``, ``wrap`` or ``sphere``.
+        frequencies: ``csp`` only: scales of the location encoding.
+        min_radius: ``csp`` only: finest scale, degrees.
+        max_radius: ``csp`` only: coarsest scale, degrees.
+        location_dropout: ``csp`` only: dropout of the location MLP.
+        csp_temperature_batch: Temperature of CSP's in-batch image-location loss.
+        csp_temperature_random: Temperature of CSP's random-location loss.
+        csp_temperature_simcse: Temperature of CSP's SimCSE location loss.
+        csp_weight_random: Weight of the random-location loss.
+        csp_weight_simcse: Weight of the SimCSE loss.
+        csp_random_locations: Random negative locations per image.
     """
 
     method: str
@@ -84,6 +98,18 @@ class PretrainConfig:
     weights: str | None = None
     labels: int | None = None
     workers: int = 0
+    image_run: str | None = None
+    location_encoder: str = "grid"
+    frequencies: int = 32
+    min_radius: float = 0.1
+    max_radius: float = 360.0
+    location_dropout: float = 0.5
+    csp_temperature_batch: float = 0.1
+    csp_temperature_random: float = 0.1
+    csp_temperature_simcse: float = 0.1
+    csp_weight_random: float = 1.0
+    csp_weight_simcse: float = 1.0
+    csp_random_locations: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -97,6 +123,14 @@ class PretrainConfig:
                 f"need epochs >= 0, batch_size >= 2 and lr > 0; got {self.epochs}, "
                 f"{self.batch_size}, {self.lr}"
             )
+        if self.method == "csp":
+            if self.image_run == self.run:
+                raise ValueError(f"a CSP run cannot use itself ({self.run!r}) as --image-run")
+            if self.csp_random_locations < 1 or self.frequencies < 1:
+                raise ValueError(
+                    f"need csp_random_locations >= 1 and frequencies >= 1; got "
+                    f"{self.csp_random_locations}, {self.frequencies}"
+                )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PretrainConfig:
@@ -148,7 +182,14 @@ def resolve_device(name: str, dist: DistInfo = DistInfo()) -> torch.device:
 
 
 class Task(Protocol):
-    """What a method trains; the engine does everything else."""
+    """What a method trains; the engine does everything else.
+
+    Optional hooks, used when a task defines them: ``prepare(workspace,
+    config)`` runs before anything else (e.g. to load per-building data the
+    steps index by ``batch["row"]``, or to choose ``views``; a task with no
+    views reads no crops), and ``build_optimizer(model, config)`` replaces the
+    default SGD.
+    """
 
     views: tuple[str, ...]
 
@@ -187,6 +228,10 @@ def get_task(method: str) -> Task:
         from stcrl_core.methods.supervised import SupervisedTask
 
         return SupervisedTask()
+    if method == "csp":
+        from stcrl_core.methods.csp import CSPTask
+
+        return CSPTask()
     raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
@@ -280,6 +325,8 @@ def pretrain(
     ws = Workspace.open(workspace)
     table = ws.buildings()
     task = get_task(config.method)
+    if hasattr(task, "prepare"):
+        task.prepare(ws, config)
     out = run_dir(ws, config.run)
     ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
     if ckpt_path.exists() and not resume:
@@ -309,9 +356,15 @@ def pretrain(
         task.epoch_batches(rows, dataset.damage, config, epoch_generator(config.seed, 0))
     )
     total_steps = steps_per_epoch * config.epochs
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
+    if hasattr(task, "build_optimizer"):
+        optimizer = task.build_optimizer(model, config)
+    else:
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
         lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / max(total_steps, 1))),
@@ -424,5 +477,10 @@ def load_encoder(
     model = get_task(config.method).build_model(dataclasses.replace(config, weights=None))
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
+    if model.encoder is None:
+        raise RunError(
+            f"run {run!r} trained on the frozen features of run {config.image_run!r} and has "
+            f"no image encoder of its own; use run {config.image_run!r} for its encoder"
+        )
     encoder = model.encoder.to(device).eval()
     return encoder, config

@@ -37,9 +37,13 @@ def test_demo_builds_every_artifact(demo: Path) -> None:
     summary = json.loads((demo / "demo.json").read_text())
     assert set(summary["seconds"]) == set(STAGES)
     manifest = json.loads((demo / "workspace.json").read_text())
-    assert {r["name"] for r in manifest["runs"]} == {"stcrl", "untrained"}
-    for run in ("stcrl", "untrained"):
+    assert {r["name"] for r in manifest["runs"]} == {"stcrl", "untrained", "csp"}
+    for run in ("stcrl", "untrained", "csp"):
         assert (demo / "runs" / run / "embeddings_post.npy").exists()
+    assert (demo / "runs" / "csp" / "embeddings_loc.npy").exists()
+    assert (demo / "runs" / "csp" / "location_grid.npz").exists()
+    curves = pd.read_csv(next((demo / "experiments").glob("*/curves.csv")))
+    assert set(curves["run"]) == {"stcrl", "untrained", "csp+loc"}
     assert len(list((demo / "experiments").glob("*/curves.png"))) == 1
     assert (demo / "predictions" / "stcrl-lr.parquet").exists()
     assert len(list((demo / "projections").glob("*.npy"))) == 2
@@ -49,7 +53,7 @@ def test_demo_builds_every_artifact(demo: Path) -> None:
         demo.with_name("data"),
         DemoConfig(scenes_per_event=2, size=320, epochs=1, batch_size=32, budgets=(4, 8), trials=2),
     )
-    assert again["seconds"]["pretrain"] < 1.0
+    assert again["seconds"]["pretrain"] < 1.0 and again["seconds"]["csp"] < 1.0
 
 
 def test_exports(demo: Path) -> None:
@@ -101,6 +105,8 @@ def test_every_page_runs_on_the_demo(demo: Path, page: str | None, monkeypatch) 
         for option in ("pre", "none", "web tiles"):
             imagery.set_value(option).run()
             assert not at.exception
+        next(t for t in at.toggle if t.label == "Location embedding").set_value(True).run()
+        assert not at.exception
         draw = next(r for r in at.radio if r.label == "Draw")
         for option in ("points", "hexagons"):
             draw.set_value(option).run()

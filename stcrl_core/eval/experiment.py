@@ -13,6 +13,12 @@ and writes ``WS/experiments/<id>/``:
 * ``curves.png``: F1 against budget with a band of one standard deviation;
 * ``table.csv``: the paper's Table 1 layout at two budgets.
 
+A run written ``RUN+loc`` (a CSP run) is scored with CSP's location prior:
+the probe's ``P(y | image)`` times ``P(y | loc)`` of a logistic probe on the
+run's location embeddings fitted on the same trial
+(:mod:`stcrl_core.eval.location_prior`); ``RUN`` alone gives the image-only
+curve on the same trials.
+
 The id is a hash of the configuration and of the inputs (building table and
 embedding files), so the same configuration run twice returns the stored
 result at once, and a retrained run gets a new experiment.
@@ -34,6 +40,11 @@ from stcrl_core.atomic import atomic_write_json, replace_directory
 from stcrl_core.engine import read_run_config, resolve_device, run_dir
 from stcrl_core.eval.budget import draw_trials, training_and_eval_rows
 from stcrl_core.eval.features import FEATURE_MODES, run_features
+from stcrl_core.eval.location_prior import (
+    combine_probabilities,
+    location_probabilities,
+    parse_run_spec,
+)
 from stcrl_core.eval.metrics import batched_confusion, batched_overall_f1, scores_from_confusion
 from stcrl_core.eval.probes import PROBES
 from stcrl_core.eval.report import curves_frame, plot_curves, results_frame, table_frame
@@ -49,7 +60,9 @@ class BudgetConfig:
     """A label-budget experiment.
 
     Attributes:
-        runs: Runs whose features (or encoders, for ``finetune``) are evaluated.
+        runs: Runs whose features (or encoders, for ``finetune``) are evaluated;
+            ``RUN+loc`` adds the location prior of CSP run ``RUN`` (``lr`` and
+            ``mlp`` probes only).
         probes: Any of ``lr``, ``mlp`` (frozen features), ``finetune`` (the
             run's encoder trained with a linear head) and ``supervised`` (the
             same ResNet from scratch; listed once as run ``supervised-scratch``).
@@ -82,6 +95,13 @@ class BudgetConfig:
         unknown = [p for p in self.probes if p not in PROBE_KINDS]
         if unknown or not self.probes:
             raise ValueError(f"unknown probe(s) {unknown}; choose from {', '.join(PROBE_KINDS)}")
+        located = [r for r in self.runs if parse_run_spec(r)[1]]
+        heavy = [p for p in self.probes if p == "finetune"]
+        if located and heavy:
+            raise ValueError(
+                f"runs {located} use the location prior, which combines with the lr and mlp "
+                "probes only; drop finetune or run it in another experiment"
+            )
         if self.features not in FEATURE_MODES:
             raise ValueError(
                 f"unknown features {self.features!r}; choose from {', '.join(FEATURE_MODES)}"
@@ -101,13 +121,12 @@ def _fingerprint(path: Path) -> str:
 def experiment_id(config: BudgetConfig, workspace: Workspace) -> tuple[str, dict[str, Any]]:
     """Stable id of an experiment and the inputs it was computed from."""
     inputs = {"buildings": _fingerprint(workspace.objects_dir / "buildings.parquet")}
-    for run in config.runs:
-        folder = run_dir(workspace, run)
-        inputs[run] = [
-            _fingerprint(folder / name)
-            for name in ("checkpoint.pt", "embeddings_pre.npy", "embeddings_post.npy")
-            if (folder / name).exists()
-        ]
+    for spec in config.runs:
+        folder = run_dir(workspace, parse_run_spec(spec)[0])
+        names = ("checkpoint.pt", "embeddings_pre.npy", "embeddings_post.npy")
+        if parse_run_spec(spec)[1]:
+            names += ("embeddings_loc.npy",)
+        inputs[spec] = [_fingerprint(folder / name) for name in names if (folder / name).exists()]
     key = {k: v for k, v in asdict(config).items() if k != "device"}
     digest = hashlib.sha1(
         json.dumps({"config": key, "inputs": inputs}, sort_keys=True).encode()
@@ -168,8 +187,8 @@ def run_budget_experiment(
             "curves": stored["curves"],
             "capped": stored["capped"],
         }
-    for run in config.runs:
-        read_run_config(ws, run)  # clear error for a missing run
+    for spec in config.runs:
+        read_run_config(ws, parse_run_spec(spec)[0])  # clear error for a missing run
     device = resolve_device(config.device)
     table = ws.buildings()
     damage = table["damage"].to_numpy().astype(np.int64)
@@ -188,21 +207,33 @@ def run_budget_experiment(
         units.append((SCRATCH, "supervised"))
     total, done = len(units) * len(config.budgets), 0
     records: list[dict[str, Any]] = []
-    for run in config.runs:
+    for spec in config.runs:
+        run, with_location = parse_run_spec(spec)
+        location_proba: dict[int, np.ndarray] = {}  # per budget, shared by the probes
         if frozen:
             rows = np.concatenate([train_rows, eval_rows])
             feats = run_features(ws.path, run, config.features, rows)
             cand, x_eval = feats[: len(train_rows)], feats[len(train_rows) :]
         for probe in [p for p in config.probes if p != "supervised"]:
             for budget, draw in draws.items():
-                progress(done, total, f"{run} {probe} n={budget}")
+                progress(done, total, f"{spec} {probe} n={budget}")
                 if probe in PROBES:
                     x_train = cand[draw.indices]
                     y_train = damage[train_rows][draw.indices]
                     model = PROBES[probe](device=str(device), random_state=config.seed).fit(
                         x_train, y_train
                     )
-                    pred = model.predict(x_eval)
+                    if with_location:
+                        if budget not in location_proba:
+                            location_proba[budget] = location_probabilities(
+                                ws.path, run, train_rows[draw.indices], y_train, eval_rows,
+                                device=str(device), seed=config.seed,
+                            )  # fmt: skip
+                        proba = model.predict_proba(x_eval)
+                        proba = proba if proba.ndim == 3 else proba[None]
+                        pred = combine_probabilities(proba, location_proba[budget]).argmax(-1)
+                    else:
+                        pred = model.predict(x_eval)
                 else:
                     from stcrl_core.eval.finetune import finetune_predict
 
@@ -216,12 +247,16 @@ def run_budget_experiment(
                         device=str(device),
                         seed=config.seed,
                     )
-                records.extend(_records(run, probe, budget, y_eval, pred))
+                records.extend(_records(spec, probe, budget, y_eval, pred))
                 done += 1
     if "supervised" in config.probes:
         from stcrl_core.eval.finetune import finetune_predict
 
-        arch = read_run_config(ws, config.runs[0]).arch if config.runs else "resnet18"
+        arch = (
+            read_run_config(ws, parse_run_spec(config.runs[0])[0]).arch
+            if config.runs
+            else "resnet18"
+        )
         for budget, draw in draws.items():
             progress(done, total, f"supervised n={budget}")
             trials = [train_rows[i] for i in draw.indices]

@@ -29,7 +29,7 @@ from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 
 METHODS = ("umap", "tsne", "pca")
-VIEWS = ("pre", "post", "post-pre")
+VIEWS = ("pre", "post", "post-pre", "loc")  # loc: a CSP run's location embeddings
 # Bumped when the algorithm behind a method changes, so stored projections are redone.
 ALGORITHM_VERSION = 2
 PCA_DIMS = 50
@@ -48,7 +48,8 @@ def projection_key(run: str, view: str, method: str, params: dict[str, Any]) -> 
 
 
 def view_features(workspace: str | Path, run: str, view: str) -> np.ndarray:
-    """The embedding of one view of every building (``post-pre``: the difference)."""
+    """The embedding of one view of every building (``post-pre``: the difference;
+    ``loc``: a CSP run's location embeddings)."""
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
     if view == "post-pre":

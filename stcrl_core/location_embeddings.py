@@ -1,0 +1,118 @@
+"""Location embeddings of a CSP run: ``WS/runs/<run>/embeddings_loc.npy``.
+
+The run's location encoder (in eval mode: no dropout) embeds every building's
+lon/lat; row i is the building with ``row == i`` in ``objects/buildings.parquet``
+(float32, N x 256). A CSP run trained on the frozen features of another run
+also gets that run's ``embeddings_{pre,post}.npy`` copied as its own image
+features, so a label-budget experiment can compare the same image features
+with and without the location prior.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stcrl_core.atomic import atomic_path
+from stcrl_core.engine import PretrainConfig, RunError, read_run_config, run_dir
+from stcrl_core.models.location import LocationEncoder, check_lonlat
+from stcrl_core.progress import ProgressCallback, no_progress
+from stcrl_core.workspace import Workspace
+
+LOCATION_FILE = "embeddings_loc.npy"
+
+
+def load_location_encoder(
+    workspace: str | Path, run: str, device: str | torch.device = "cpu"
+) -> tuple[LocationEncoder, PretrainConfig]:
+    """The trained location encoder of a CSP run (eval mode) and the run's config.
+
+    Raises:
+        RunError: If the run is missing, not a CSP run, or has no checkpoint.
+    """
+    from stcrl_core.methods.csp import CSPModel
+
+    ws = Workspace.open(workspace)
+    config = read_run_config(ws, run)
+    if config.method != "csp":
+        raise RunError(
+            f"run {run!r} is a {config.method} run without a location encoder; train one with "
+            f"`stcrl pretrain --method csp --workspace {ws.path} --run NAME`"
+        )
+    ckpt = run_dir(ws, run) / "checkpoint.pt"
+    if not ckpt.exists():
+        raise RunError(f"run {run!r} has no checkpoint yet ({ckpt}); train it first")
+    model = CSPModel(dataclasses.replace(config, weights=None))
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    return model.location.to(device).eval(), config
+
+
+def encode_locations(
+    encoder: LocationEncoder,
+    lonlat: np.ndarray,
+    batch_size: int = 8192,
+    progress: ProgressCallback = no_progress,
+) -> np.ndarray:
+    """Embed ``(N, 2)`` lon/lat degrees with ``encoder``: ``(N, out_dim)`` float32.
+
+    Raises:
+        LocationError: On NaN or out-of-range coordinates.
+    """
+    check_lonlat(lonlat)
+    device = next(encoder.parameters()).device
+    out = np.empty((len(lonlat), encoder.out_dim), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(lonlat), batch_size):
+            stop = min(start + batch_size, len(lonlat))
+            x = torch.tensor(np.asarray(lonlat[start:stop], dtype=np.float64), device=device)
+            out[start:stop] = encoder(x).float().cpu().numpy()
+            progress(stop, len(lonlat), f"locations {stop}/{len(lonlat)}")
+    return out
+
+
+def embed_locations(
+    workspace: str | Path,
+    run: str,
+    device: torch.device | str = "cpu",
+    progress: ProgressCallback = no_progress,
+) -> Path:
+    """Write ``embeddings_loc.npy`` of a CSP run (one row per building); returns its path."""
+    ws = Workspace.open(workspace)
+    encoder, _ = load_location_encoder(ws.path, run, device)
+    table = ws.buildings()
+    lonlat = table[["lon", "lat"]].to_numpy(dtype=np.float64)
+    check_lonlat(lonlat, str(ws.objects_dir / "buildings.parquet"))
+    emb = encode_locations(encoder, lonlat, progress=progress)
+    target = run_dir(ws, run) / LOCATION_FILE
+    with atomic_path(target) as tmp:
+        np.save(tmp, emb)
+    return target
+
+
+def copy_image_features(
+    workspace: str | Path, run: str, image_run: str, chunk: int = 65536
+) -> list[Path]:
+    """Copy ``image_run``'s ``embeddings_{pre,post}.npy`` into ``run`` (in chunks).
+
+    Raises:
+        RunError: If ``image_run`` has no (current) embeddings.
+    """
+    from stcrl_core.embeddings import VIEWS, load_embeddings
+
+    ws = Workspace.open(workspace)
+    files = []
+    for view in VIEWS:
+        source = load_embeddings(ws.path, image_run, view)
+        target = run_dir(ws, run) / f"embeddings_{view}.npy"
+        with atomic_path(target) as tmp:
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=source.shape)
+            for start in range(0, len(source), chunk):
+                arr[start : start + chunk] = source[start : start + chunk]
+            arr.flush()
+            del arr
+        files.append(target)
+    return files

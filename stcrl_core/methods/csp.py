@@ -1,0 +1,199 @@
+"""CSP pretraining: a dual encoder of building images and their locations.
+
+Reference: Mai et al., "CSP: Self-Supervised Contrastive Spatial Pre-Training
+for Geospatial-Visual Representations", ICML 2023 (seed 002). Every building
+has a lon/lat (the centroid of its footprint); its image and its location are
+encoded separately and pulled together by the three CSP objectives of
+:mod:`stcrl_core.methods.csp_losses`:
+``L = L_batch + w_random * L_random + w_simcse * L_simcse``.
+
+Image branch (a linear layer to the 256-d embedding space on top of):
+
+* ``image_run=NAME``: the frozen encoder features of another run (its
+  ``embeddings_post.npy``), as in the public CSP code; no crops are read and a
+  step costs only the two small MLPs, so it trains in seconds on a CPU;
+* ``image_run=None``: a ResNet trained from scratch on augmented post crops.
+
+Location branch: :class:`stcrl_core.models.location.LocationEncoder`.
+Trains on every train and tier3 building (labels are not used), with Adam.
+Under ``torchrun`` each process contrasts its own share of the batch (the
+in-batch and SimCSE negatives are not gathered across processes); DDP averages
+the gradients.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stcrl_core.data.augment import AugmentConfig, augment
+from stcrl_core.eval.budget import TRAIN_SPLITS
+from stcrl_core.methods.csp_losses import (
+    in_batch_loss,
+    random_location_loss,
+    simcse_loss,
+    uniform_sphere_locations,
+)
+from stcrl_core.methods.stcrl import epoch_batches
+from stcrl_core.models.encoders import build_encoder, feature_dim
+from stcrl_core.models.location import LocationEncoder, check_lonlat
+
+if TYPE_CHECKING:
+    from stcrl_core.engine import PretrainConfig
+    from stcrl_core.workspace import Workspace
+
+EMBED_DIM = 256
+
+
+def location_encoder_from_config(config: PretrainConfig) -> LocationEncoder:
+    """The location encoder a CSP run's settings describe."""
+    return LocationEncoder(
+        kind=config.location_encoder,
+        frequencies=config.frequencies,
+        min_radius=config.min_radius,
+        max_radius=config.max_radius,
+        out_dim=EMBED_DIM,
+        dropout=config.location_dropout,
+    )
+
+
+class CSPModel(nn.Module):
+    """Image branch (optional ResNet + linear layer) and location encoder.
+
+    Attributes:
+        encoder: The trainable ResNet, or ``None`` when trained on frozen features.
+        image_head: Linear layer from image features to the embedding space.
+        location: The location encoder.
+    """
+
+    def __init__(self, config: PretrainConfig) -> None:
+        super().__init__()
+        self.encoder = None if config.image_run else build_encoder(config.arch, config.weights)
+        self.image_head = nn.Linear(feature_dim(config.arch), EMBED_DIM)
+        self.location = location_encoder_from_config(config)
+
+    def forward(
+        self, image: torch.Tensor, lonlat: torch.Tensor, random_lonlat: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One pass for every CSP objective.
+
+        Args:
+            image: ``(N, h)`` frozen features, or ``(N, 3, S, S)`` crops with a ResNet.
+            lonlat: ``(N, 2)`` true locations.
+            random_lonlat: ``(N * K, 2)`` random locations.
+
+        Returns:
+            Image embeddings ``(N, 256)``, two dropout passes of the location
+            embeddings ``(N, 256)`` each, and the random locations' ``(N * K, 256)``.
+        """
+        feats = image if self.encoder is None else self.encoder(image)
+        img = self.image_head(feats)
+        n = lonlat.shape[0]
+        # one location pass: rows get independent dropout masks, so the two
+        # copies of the true locations are SimCSE's two views
+        loc = self.location(torch.cat([lonlat, lonlat, random_lonlat]))
+        return img, loc[:n], loc[n : 2 * n], loc[2 * n :]
+
+
+class CSPTask:
+    """CSP pretraining on building images (or frozen features) and their locations."""
+
+    views: tuple[str, ...] = ("post",)
+
+    def __init__(self) -> None:
+        self.lonlat: torch.Tensor | None = None
+        self.features: np.ndarray | None = None
+
+    def prepare(self, workspace: Workspace, config: PretrainConfig) -> None:
+        """Load the buildings' locations (and frozen image features) before training.
+
+        Raises:
+            LocationError: If a building has no valid lon/lat.
+            RunError: If the image run or its embeddings are missing, or its
+                feature size does not fit ``config.arch``.
+        """
+        from stcrl_core.embeddings import load_embeddings
+        from stcrl_core.engine import RunError, read_run_config
+
+        table = workspace.buildings()
+        lonlat = table[["lon", "lat"]].to_numpy(dtype=np.float64, copy=True)
+        check_lonlat(lonlat, str(workspace.objects_dir / "buildings.parquet"))
+        self.lonlat = torch.from_numpy(lonlat)
+        if config.image_run:
+            image_config = read_run_config(workspace, config.image_run)
+            self.features = load_embeddings(workspace.path, config.image_run, "post")
+            if self.features.shape[1] != feature_dim(config.arch):
+                raise RunError(
+                    f"run {config.image_run!r} has {self.features.shape[1]}-d features "
+                    f"({image_config.arch}) but this CSP run was set up for {config.arch}; "
+                    f"pass --arch {image_config.arch}"
+                )
+            self.views = ()
+        else:
+            self.views = ("post",)
+
+    def build_model(self, config: PretrainConfig) -> CSPModel:
+        """The dual encoder."""
+        return CSPModel(config)
+
+    def build_optimizer(self, model: nn.Module, config: PretrainConfig) -> torch.optim.Optimizer:
+        """Adam (lr ``config.lr``, weight decay ``config.weight_decay``)."""
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def training_rows(self, table: pd.DataFrame, config: PretrainConfig) -> np.ndarray:
+        """All train and tier3 buildings."""
+        return np.flatnonzero(table["split"].isin(TRAIN_SPLITS).to_numpy())
+
+    def epoch_batches(
+        self,
+        rows: np.ndarray,
+        damage: np.ndarray,
+        config: PretrainConfig,
+        generator: torch.Generator,
+    ) -> list[np.ndarray]:
+        """Shuffled full batches."""
+        return epoch_batches(rows, config.batch_size, generator)
+
+    def step(
+        self,
+        model: nn.Module,
+        batch: dict[str, torch.Tensor],
+        config: PretrainConfig,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The CSP loss of one batch, with each objective and the positive similarity."""
+        if self.lonlat is None:
+            raise RuntimeError("CSPTask.prepare must run before training")
+        rows = batch["row"].cpu()
+        device = batch["row"].device
+        lonlat = self.lonlat[rows].to(device)
+        n, k = len(rows), config.csp_random_locations
+        random_lonlat = uniform_sphere_locations(n * k, generator).to(device)
+        if self.features is not None:
+            image = torch.from_numpy(np.asarray(self.features[rows.numpy()], np.float32))
+            image = image.to(device)
+        else:
+            image = augment(batch["post"], AugmentConfig(out_size=config.crop), generator)
+            if image.is_cuda:
+                image = image.contiguous(memory_format=torch.channels_last)
+        img, loc_a, loc_b, loc_random = model(image, lonlat, random_lonlat)
+        l_batch = in_batch_loss(loc_a, img, config.csp_temperature_batch)
+        l_random = random_location_loss(
+            img, loc_a, loc_random.reshape(n, k, -1), config.csp_temperature_random
+        )
+        l_simcse = simcse_loss(loc_a, loc_b, config.csp_temperature_simcse)
+        loss = l_batch + config.csp_weight_random * l_random + config.csp_weight_simcse * l_simcse
+        with torch.no_grad():
+            pos = (F.normalize(img.float(), dim=1) * F.normalize(loc_a.float(), dim=1)).sum(1)
+        stats = {
+            "loss_batch": float(l_batch.detach()),
+            "loss_random": float(l_random.detach()),
+            "loss_simcse": float(l_simcse.detach()),
+            "pos_sim": float(pos.mean()),
+        }
+        return loss, stats

@@ -1,0 +1,111 @@
+"""The three CSP losses against slow loop references and closed forms; the sampler."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from stcrl_core.methods.csp_losses import (
+    in_batch_loss,
+    random_location_loss,
+    simcse_loss,
+    uniform_sphere_locations,
+)
+
+
+def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a @ b) / (a.norm() * b.norm()))
+
+
+def _reference_in_batch(loc: torch.Tensor, img: torch.Tensor, t: float) -> float:
+    """Slow, obviously correct: a Python loop over anchors and candidates."""
+    total = 0.0
+    for i in range(len(loc)):
+        denom = sum(math.exp(_cos(loc[i], img[j]) / t) for j in range(len(img)))
+        total += -math.log(math.exp(_cos(loc[i], img[i]) / t) / denom)
+    return total / len(loc)
+
+
+def _reference_random(img: torch.Tensor, loc: torch.Tensor, rnd: torch.Tensor, t: float) -> float:
+    total = 0.0
+    for i in range(len(img)):
+        pos = math.exp(_cos(img[i], loc[i]) / t)
+        neg = sum(math.exp(_cos(img[i], rnd[i, k]) / t) for k in range(rnd.shape[1]))
+        total += -math.log(pos / (pos + neg))
+    return total / len(img)
+
+
+@pytest.mark.parametrize("t", [0.07, 0.5, 1.0])
+def test_losses_match_loop_references(t: float) -> None:
+    g = torch.Generator().manual_seed(0)
+    loc, img = torch.randn(7, 5, generator=g), torch.randn(7, 5, generator=g) * 3
+    rnd = torch.randn(7, 3, 5, generator=g)
+    assert float(in_batch_loss(loc, img, t)) == pytest.approx(
+        _reference_in_batch(loc, img, t), rel=1e-5
+    )
+    assert float(random_location_loss(img, loc, rnd, t)) == pytest.approx(
+        _reference_random(img, loc, rnd, t), rel=1e-5
+    )
+    b = torch.randn(7, 5, generator=g)
+    assert float(simcse_loss(loc, b, t)) == pytest.approx(_reference_in_batch(loc, b, t), rel=1e-5)
+
+
+def test_closed_forms() -> None:
+    t, n = 0.1, 4
+    eye = torch.eye(n, dtype=torch.float64)  # positives identical, negatives orthogonal
+    expected = math.log(1 + (n - 1) * math.exp(-1 / t))
+    assert float(in_batch_loss(eye, 5 * eye, t)) == pytest.approx(expected, rel=1e-6)
+    assert float(simcse_loss(eye, eye, t)) == pytest.approx(expected, rel=1e-6)
+    rnd = torch.stack([torch.roll(eye, k + 1, dims=0) for k in range(2)], dim=1)  # (n, 2, n)
+    assert float(random_location_loss(eye, eye, rnd, t)) == pytest.approx(
+        math.log(1 + 2 * math.exp(-1 / t)), rel=1e-6
+    )
+    same = torch.ones(n, 3, dtype=torch.float64)  # all equal: chance, log of the candidates
+    assert float(in_batch_loss(same, same, t)) == pytest.approx(math.log(n), rel=1e-6)
+    assert float(
+        random_location_loss(same, same, same[:, None].expand(n, 5, 3), t)
+    ) == pytest.approx(math.log(6), rel=1e-6)
+
+
+def test_losses_check_their_inputs() -> None:
+    a = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="same shape"):
+        in_batch_loss(a, torch.randn(4, 2))
+    with pytest.raises(ValueError, match="at least 2"):
+        simcse_loss(a[:1], a[:1])
+    with pytest.raises(ValueError, match="temperature"):
+        in_batch_loss(a, a, 0.0)
+    with pytest.raises(ValueError, match=r"\(batch, K, dim\)"):
+        random_location_loss(a, a, torch.randn(3, 2, 3))
+    with pytest.raises(ValueError, match="dim"):
+        random_location_loss(a, a, torch.randn(4, 2, 5))
+
+
+def test_losses_have_gradients_and_stay_float32_under_bf16() -> None:
+    loc = torch.randn(6, 4, requires_grad=True)
+    img = torch.randn(6, 4)
+    loss = in_batch_loss(loc.bfloat16(), img.bfloat16())
+    assert loss.dtype == torch.float32
+    loss.backward()
+    assert loc.grad is not None and torch.isfinite(loc.grad).all()
+
+
+def test_random_locations_are_uniform_on_the_sphere() -> None:
+    """Chi-square on equal-area latitude bands (equal steps of sin(lat)) and lon bins."""
+    points = uniform_sphere_locations(20_000, torch.Generator().manual_seed(0)).numpy()
+    lon, lat = points[:, 0], points[:, 1]
+    assert lon.min() >= -180 and lon.max() <= 180 and np.abs(lat).max() <= 90
+    bands = np.histogram(np.sin(np.radians(lat)), bins=10, range=(-1, 1))[0]
+    assert stats.chisquare(bands).pvalue > 0.001
+    assert stats.chisquare(np.histogram(lon, bins=12, range=(-180, 180))[0]).pvalue > 0.001
+    # the test has power: latitudes uniform in degrees (crowding the poles) fail it
+    naive = np.random.default_rng(0).uniform(-90, 90, 20_000)
+    naive_bands = np.histogram(np.sin(np.radians(naive)), bins=10, range=(-1, 1))[0]
+    assert stats.chisquare(naive_bands).pvalue < 1e-6
+    # and the sampler is reproducible from its generator
+    again = uniform_sphere_locations(5, torch.Generator().manual_seed(0)).numpy()
+    assert np.array_equal(again, points[:5])
