@@ -226,7 +226,7 @@ def test_damage_map_location_layer(ws: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("STCRL_WORKSPACE_ROOT", "/")
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["workspace"] = str(ws)
-    at.switch_page("pages/1_Damage_Map.py").run()
+    at.run().switch_page("app_pages/1_Damage_Map.py").run()
     assert not at.exception, at.exception
     toggle = next(t for t in at.toggle if t.label == "Location embedding")
     assert toggle.value is False
