@@ -15,7 +15,7 @@ from stcrl_core.explore.clustering import cluster_summary, kmeans_clusters
 from stcrl_core.explore.projection import (
     DEFAULT_PARAMS,
     METHODS,
-    VIEWS,
+    projection_views,
     stored_projection_key,
     view_features,
 )
@@ -77,8 +77,17 @@ colour_options.append(CLUSTER)
 
 cols = st.columns(4)
 run = cols[0].selectbox("Embedding (run)", runs, key="explorer_run")
+views = projection_views(path, run)
+if not views:
+    st.info(f"Run {run} has no embeddings yet: `stcrl embed --workspace {path} --run {run}`.")
+    st.stop()
 view = cols[1].selectbox(
-    "View of the building", VIEWS, index=VIEWS.index("post"), key="explorer_view"
+    "View",
+    views,
+    index=views.index("post") if "post" in views else 0,
+    key="explorer_view",
+    help="pre/post: image features of the crops; post-pre: their difference; "
+    "loc: a CSP run's location embedding of each building's lon/lat.",
 )
 method = cols[2].selectbox(
     "Projection", METHODS, format_func=str.upper, key="explorer_method", help="UMAP by default"

@@ -236,3 +236,26 @@ def test_damage_map_location_layer(ws: Path, monkeypatch: pytest.MonkeyPatch) ->
     deck = json.loads(at.get("deck_gl_json_chart")[0].proto.json)
     ids = [layer["id"] for layer in deck["layers"]]
     assert sum(i.startswith("loc-") for i in ids) == len(load_location_grid(ws, "csp")["events"])
+
+
+def test_explorer_projects_the_location_embedding(ws: Path, monkeypatch) -> None:
+    import time
+
+    from stcrl_core.jobs import list_jobs
+
+    monkeypatch.setenv("STCRL_WORKSPACE_ROOT", "/")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["workspace"] = str(ws)
+    at.run().switch_page("app_pages/2_Embedding_Explorer.py").run()
+    at.selectbox(key="explorer_run").set_value("csp").run()
+    assert "loc" in at.selectbox(key="explorer_view").options
+    at.selectbox(key="explorer_method").set_value("pca")
+    at.selectbox(key="explorer_view").set_value("loc").run()
+    assert not at.exception, at.exception
+    deadline = time.monotonic() + 120
+    while any(j["status"] in ("queued", "running") for j in list_jobs(ws)):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    at.run()
+    assert not at.exception and not at.info
+    assert "PCA of the loc embeddings of **csp**" in " ".join(c.value for c in at.caption)

@@ -59,6 +59,17 @@ def view_features(workspace: str | Path, run: str, view: str) -> np.ndarray:
     return np.asarray(load_embeddings(workspace, run, view))
 
 
+def projection_views(workspace: str | Path, run: str) -> list[str]:
+    """The views of a run that can be projected (``post-pre`` when it has both crops)."""
+    from stcrl_core.embeddings import available_views
+
+    have = available_views(workspace, run)
+    views = [v for v in ("pre", "post") if v in have]
+    if len(views) == 2:
+        views.append("post-pre")
+    return views + [v for v in have if v not in ("pre", "post")]
+
+
 def reduce_dims(x: np.ndarray, dims: int = PCA_DIMS, seed: int = 0) -> np.ndarray:
     """Standardise ``(N, d)`` features and keep their first ``dims`` principal components."""
     x = x.astype(np.float32)
