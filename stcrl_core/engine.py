@@ -124,6 +124,13 @@ class PretrainConfig:
                 f"{self.batch_size}, {self.lr}"
             )
         if self.method == "csp":
+            from stcrl_core.models.location import ENCODINGS
+
+            if self.location_encoder not in ENCODINGS:
+                raise ValueError(
+                    f"unknown location encoder {self.location_encoder!r}; choose from "
+                    f"{', '.join(ENCODINGS)}"
+                )
             if self.image_run == self.run:
                 raise ValueError(f"a CSP run cannot use itself ({self.run!r}) as --image-run")
             if self.csp_random_locations < 1 or self.frequencies < 1:

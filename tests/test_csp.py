@@ -125,6 +125,8 @@ def test_csp_checks_its_inputs(ws: Path, tmp_path: Path) -> None:
         pretrain(PretrainConfig(run="x", image_run="rand", arch="resnet50", **CSP), copy)
     with pytest.raises(ValueError, match="itself"):
         PretrainConfig(run="x", image_run="x", **CSP)
+    with pytest.raises(ValueError, match="unknown location encoder"):
+        PretrainConfig(run="x", location_encoder="hexagon", **CSP)
     import pandas as pd
 
     table = pd.read_parquet(copy / "objects/buildings.parquet")

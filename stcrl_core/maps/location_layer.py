@@ -55,14 +55,16 @@ def principal_colours(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Each component is scaled from its 2nd to its 98th percentile onto 0..255.
     """
     x = emb.astype(np.float64) - emb.mean(axis=0)
-    _, s, vt = np.linalg.svd(x, full_matrices=False)
-    k = min(3, vt.shape[0])
+    # eigenvectors of the d x d scatter matrix: cheaper than an SVD of the M x d grid
+    eigval, eigvec = np.linalg.eigh(x.T @ x)
+    order = np.argsort(eigval)[::-1][: min(3, len(x), x.shape[1])]
+    k = len(order)
     comps = np.zeros((len(x), 3))
-    comps[:, :k] = x @ vt[:k].T
-    total = float((s**2).sum())
+    comps[:, :k] = x @ eigvec[:, order]
+    total = float(np.clip(eigval, 0, None).sum())
     explained = np.zeros(3)
     if total > 0:
-        explained[:k] = s[:k] ** 2 / total
+        explained[:k] = np.clip(eigval[order], 0, None) / total
     lo, hi = np.percentile(comps, 2, axis=0), np.percentile(comps, 98, axis=0)
     scaled = (comps - lo) / np.where(hi - lo > 1e-12, hi - lo, 1.0)
     return (np.clip(scaled, 0, 1) * 255).round().astype(np.uint8), explained

@@ -16,9 +16,8 @@ Image branch (a linear layer to the 256-d embedding space on top of):
 
 Location branch: :class:`stcrl_core.models.location.LocationEncoder`.
 Trains on every train and tier3 building (labels are not used), with Adam.
-Under ``torchrun`` each process contrasts its own share of the batch (the
-in-batch and SimCSE negatives are not gathered across processes); DDP averages
-the gradients.
+Under ``torchrun`` the in-batch and SimCSE keys are gathered from every
+process, so negatives come from the whole global batch.
 """
 
 from __future__ import annotations
@@ -34,9 +33,9 @@ from torch import nn
 from stcrl_core.data.augment import AugmentConfig, augment
 from stcrl_core.eval.budget import TRAIN_SPLITS
 from stcrl_core.methods.csp_losses import (
-    in_batch_loss,
+    distributed_in_batch_loss,
+    distributed_simcse_loss,
     random_location_loss,
-    simcse_loss,
     uniform_sphere_locations,
 )
 from stcrl_core.methods.stcrl import epoch_batches
@@ -182,11 +181,11 @@ class CSPTask:
             if image.is_cuda:
                 image = image.contiguous(memory_format=torch.channels_last)
         img, loc_a, loc_b, loc_random = model(image, lonlat, random_lonlat)
-        l_batch = in_batch_loss(loc_a, img, config.csp_temperature_batch)
+        l_batch = distributed_in_batch_loss(loc_a, img, config.csp_temperature_batch)
         l_random = random_location_loss(
             img, loc_a, loc_random.reshape(n, k, -1), config.csp_temperature_random
         )
-        l_simcse = simcse_loss(loc_a, loc_b, config.csp_temperature_simcse)
+        l_simcse = distributed_simcse_loss(loc_a, loc_b, config.csp_temperature_simcse)
         loss = l_batch + config.csp_weight_random * l_random + config.csp_weight_simcse * l_simcse
         with torch.no_grad():
             pos = (F.normalize(img.float(), dim=1) * F.normalize(loc_a.float(), dim=1)).sum(1)

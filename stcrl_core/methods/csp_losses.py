@@ -15,9 +15,17 @@ of L2-normalised embeddings divided by a temperature:
   the negatives.
 
 CSP's total loss is ``L_batch + w_random * L_random + w_simcse * L_simcse``.
+
+Under ``torch.distributed`` with several processes,
+:func:`distributed_in_batch_loss` and :func:`distributed_simcse_loss` gather
+the keys (with gradients) from every process, so each process's anchors meet
+the whole global batch, and the mean over processes equals the single-process
+loss on the concatenated batch (as the ST-CRL loss does).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +51,27 @@ def _check_pair(a: torch.Tensor, b: torch.Tensor, names: tuple[str, str]) -> Non
         raise ValueError(f"need a batch of at least 2 for negatives, got {a.shape[0]}")
 
 
+def _contrast(
+    anchors: torch.Tensor, keys: torch.Tensor, offset: int, temperature: float
+) -> torch.Tensor:
+    """Mean cross-entropy of anchor i against all keys, key ``offset + i`` the positive."""
+    with torch.autocast(device_type=anchors.device.type, enabled=False):
+        logits = _unit(anchors) @ _unit(keys).T / temperature
+        target = torch.arange(len(anchors), device=anchors.device) + offset
+        return F.cross_entropy(logits, target)
+
+
+def _gather() -> tuple[Callable[[torch.Tensor], torch.Tensor], int] | None:
+    """All-gather with gradients and this rank, or None without a multi-process group."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return None
+    from torch.distributed.nn.functional import all_gather
+
+    return (lambda u: torch.cat(all_gather(u), dim=0)), dist.get_rank()
+
+
 def in_batch_loss(loc: torch.Tensor, img: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
     """CSP's in-batch image-location loss (mean over the batch).
 
@@ -59,10 +88,24 @@ def in_batch_loss(loc: torch.Tensor, img: torch.Tensor, temperature: float = 0.1
     """
     _check_pair(loc, img, ("loc", "img"))
     _check_temperature(temperature)
-    with torch.autocast(device_type=loc.device.type, enabled=False):
-        logits = _unit(loc) @ _unit(img).T / temperature
-        target = torch.arange(len(loc), device=loc.device)
-        return F.cross_entropy(logits, target)
+    return _contrast(loc, img, 0, temperature)
+
+
+def distributed_in_batch_loss(
+    loc: torch.Tensor, img: torch.Tensor, temperature: float = 0.1
+) -> torch.Tensor:
+    """:func:`in_batch_loss` of the local locations against every process's images.
+
+    Local batches must be of equal size. Without a multi-process group it is
+    :func:`in_batch_loss`.
+    """
+    gathered = _gather()
+    if gathered is None:
+        return in_batch_loss(loc, img, temperature)
+    _check_pair(loc, img, ("loc", "img"))
+    _check_temperature(temperature)
+    gather, rank = gathered
+    return _contrast(loc, gather(img), rank * len(loc), temperature)
 
 
 def random_location_loss(
@@ -120,9 +163,20 @@ def simcse_loss(
     """
     _check_pair(view_a, view_b, ("view_a", "view_b"))
     _check_temperature(temperature)
-    with torch.autocast(device_type=view_a.device.type, enabled=False):
-        logits = _unit(view_a) @ _unit(view_b).T / temperature
-        return F.cross_entropy(logits, torch.arange(len(view_a), device=view_a.device))
+    return _contrast(view_a, view_b, 0, temperature)
+
+
+def distributed_simcse_loss(
+    view_a: torch.Tensor, view_b: torch.Tensor, temperature: float = 0.1
+) -> torch.Tensor:
+    """:func:`simcse_loss` of the local first views against every process's second views."""
+    gathered = _gather()
+    if gathered is None:
+        return simcse_loss(view_a, view_b, temperature)
+    _check_pair(view_a, view_b, ("view_a", "view_b"))
+    _check_temperature(temperature)
+    gather, rank = gathered
+    return _contrast(view_a, gather(view_b), rank * len(view_a), temperature)
 
 
 def uniform_sphere_locations(n: int, generator: torch.Generator) -> torch.Tensor:
