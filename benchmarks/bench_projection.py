@@ -1,13 +1,14 @@
 """Benchmark of the explorer's UMAP (``stcrl_core.explore.projection``) against plain umap-learn.
 
-For N = 5,000 / 20,000 / 100,000 points of 512-d features (a seeded mixture of
-12 Gaussian clusters, like building embeddings of a few events), times:
+For N = 5,000 / 20,000 / 100,000 points of 512-d features (see below), times:
 
 * **cold**: a fresh Python process that imports everything, compiles numba's
   code and projects (what the first projection job of a worker costs);
 * **warm**: the same projection in a process that has already compiled
   (:func:`stcrl_core.explore.projection.warm_up`).
 
+The features are 12 clusters, each a curved 6-dimensional manifold in the
+512-d space plus a little noise, so there is neighbourhood structure to keep.
 The baseline is umap-learn as commonly called, ``umap.UMAP(random_state=seed,
 n_jobs=1).fit_transform(x)`` on the standardised features (approximate
 neighbours from pynndescent, spectral initialisation), which is what this
@@ -34,10 +35,16 @@ import numpy as np
 
 
 def features(n: int, dim: int = 512, seed: int = 0) -> np.ndarray:
-    """A seeded mixture of 12 Gaussian clusters."""
+    """Seeded embeddings with structure to keep: 12 clusters, each a curved 6-d manifold
+    (a random non-linear map of a 6-d Gaussian into 512-d) plus a little noise."""
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(12, dim)) * 1.5
-    return (centres[rng.integers(0, 12, n)] + rng.normal(size=(n, dim))).astype(np.float32)
+    labels = rng.integers(0, 12, n)
+    centres = rng.normal(size=(12, dim)) * 2.0
+    lift = rng.normal(size=(12, 6, dim)) / np.sqrt(6)
+    latent = rng.normal(size=(n, 6))
+    curved = np.tanh(np.einsum("nk,nkd->nd", latent, lift[labels]))
+    x = centres[labels] + 2.0 * curved + 0.1 * rng.normal(size=(n, dim))
+    return x.astype(np.float32)
 
 
 def baseline(x: np.ndarray, seed: int = 0) -> np.ndarray:
