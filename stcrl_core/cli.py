@@ -59,6 +59,49 @@ def _cmd_ingest_xbd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synth_inria(args: argparse.Namespace) -> int:
+    from stcrl_core.data.synthetic_inria import generate_inria
+    from stcrl_core.progress import tqdm_progress
+
+    with tqdm_progress("synth-inria") as progress:
+        summary = generate_inria(
+            args.out,
+            cities=args.cities,
+            tiles_per_city=args.tiles_per_city,
+            size=args.size,
+            seed=args.seed,
+            progress=progress,
+        )
+    print(f"wrote {len(summary['cities']) * summary['tiles_per_city']} Inria-format tiles "
+          f"({summary['size']} px) to {args.out}")  # fmt: skip
+    return 0
+
+
+def _cmd_ingest_inria(args: argparse.Namespace) -> int:
+    from stcrl_core.data.patch_ingest import InriaIngestConfig, ingest_inria
+    from stcrl_core.progress import tqdm_progress
+
+    config = InriaIngestConfig(
+        root=str(Path(args.root).resolve()), patch=args.patch, val_tiles=tuple(args.val_tiles)
+    )
+    with tqdm_progress("ingest-inria") as progress:
+        report = ingest_inria(config, args.workspace, progress=progress)
+    print(report["summary"])
+    return 0
+
+
+def _cmd_patches(args: argparse.Namespace) -> int:
+    from stcrl_core.data.patch_ingest import patches_from_objects
+    from stcrl_core.progress import tqdm_progress
+
+    if not args.from_objects:
+        raise ValueError("say where the patches come from: --from-objects")
+    with tqdm_progress("patches") as progress:
+        report = patches_from_objects(args.workspace, args.patch, args.root, progress=progress)
+    print(report["summary"])
+    return 0
+
+
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     import os
 
@@ -201,6 +244,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``stcrl`` (one sub-command per step)."""
     from stcrl_core.data.synthetic_events import DEFAULT_EVENTS, EVENTS
+    from stcrl_core.data.synthetic_inria import DEFAULT_CITIES as INRIA_CITIES
     from stcrl_core.data.xbd import SPLITS
 
     parser = argparse.ArgumentParser(
@@ -261,6 +305,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.set_defaults(handler=_cmd_ingest_xbd)
+
+    p = sub.add_parser(
+        "synth-inria",
+        help="write Inria-format GeoTIFF tiles of cities with distinct looks (demo and test data)",
+        description="Write OUT/train/images/<city><n>.tif and OUT/train/gt/<city><n>.tif with a "
+        "real UTM CRS and transform.",
+    )
+    p.add_argument("--out", required=True, help="output folder (gets train/images, train/gt)")
+    p.add_argument(
+        "--cities",
+        type=_csv,
+        default=list(INRIA_CITIES),
+        help=f"comma-separated cities (default: {','.join(INRIA_CITIES)})",
+    )
+    p.add_argument("--tiles-per-city", type=int, default=8, help="tiles per city (default 8)")
+    p.add_argument("--size", type=int, default=512, help="tile side in pixels (default 512)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(handler=_cmd_synth_inria)
+
+    p = sub.add_parser(
+        "ingest-inria",
+        help="cut Inria Aerial Image Labeling tiles into segmentation patches (WS/patches/)",
+        description="Read ROOT/train/images/<city><n>.tif and ROOT/train/gt/<city><n>.tif with "
+        "rasterio, keep the georeference, use tiles 1 to 5 of each city as validation and write "
+        "WS/patches/ (patches.parquet, images.npy, masks.npy, report.json). Bad tiles are "
+        "skipped and reported. Replaces any earlier patch store of the workspace.",
+    )
+    p.add_argument("--root", required=True, help="Inria root (AerialImageDataset or its parent)")
+    p.add_argument("--workspace", required=True, help="workspace folder (created if missing)")
+    p.add_argument("--patch", type=int, default=512, help="patch side in pixels (default 512)")
+    p.add_argument(
+        "--val-tiles",
+        type=_int_csv,
+        default=[1, 2, 3, 4, 5],
+        help="tile numbers of each city used for validation (default 1,2,3,4,5)",
+    )
+    p.set_defaults(handler=_cmd_ingest_inria)
+
+    p = sub.add_parser(
+        "patches",
+        help="cut segmentation patches from the pre-disaster xBD scenes of a workspace",
+        description="Cut the pre-disaster images of the workspace's xBD ingest into patches with "
+        "masks rasterised from the pre-disaster building polygons, the event as the location "
+        "(train/tier3 -> train, test/hold -> val). Replaces any earlier patch store.",
+    )
+    p.add_argument("--workspace", required=True, help="workspace with an xBD ingest")
+    p.add_argument(
+        "--from-objects", action="store_true", help="from the scenes of `stcrl ingest-xbd`"
+    )
+    p.add_argument("--patch", type=int, default=512, help="patch side in pixels (default 512)")
+    p.add_argument("--root", default=None, help="xBD root (default: the one of the ingest)")
+    p.set_defaults(handler=_cmd_patches)
 
     p = sub.add_parser(
         "pretrain",
