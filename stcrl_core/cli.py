@@ -108,13 +108,17 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from stcrl_core.engine import PretrainConfig, dist_info_from_env, pretrain
     from stcrl_core.progress import no_progress, tqdm_progress
 
+    triplet = args.method == "triplet"  # the experts paper's defaults differ
     config = PretrainConfig(
         method=args.method,
         run=args.run,
-        arch=args.arch,
+        arch=args.arch or ("resnet34" if triplet else "resnet18"),
         epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
+        batch_size=args.batch_size or (32 if triplet else 256),
+        lr=args.lr or (1e-4 if triplet else 0.01),
+        weight_decay=5e-4 if triplet else 1e-4,
+        embedding_dim=args.embedding_dim,
+        margin=args.margin,
         temperature=args.temperature,
         crop=args.crop,
         seed=args.seed,
@@ -145,7 +149,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     with tqdm_progress(f"embed {args.run}") as progress:
         info = embed_run(args.workspace, args.run, args.batch_size, args.device, progress)
-    print(f"wrote {info['rows']} x {info['dim']} features per view for run {args.run}")
+    what = "per patch" if info.get("kind") == "patch" else "per view"
+    print(f"wrote {info['rows']} x {info['dim']} features {what} for run {args.run}")
     return 0
 
 
@@ -375,14 +380,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method",
         default="stcrl",
-        choices=["stcrl", "simclr", "random", "supervised"],
+        choices=["stcrl", "simclr", "random", "supervised", "triplet"],
         help="stcrl (default): the paper's loss; simclr: NT-Xent on the same pairs; "
-        "random: the encoder untrained; supervised: trained from scratch on damage labels",
+        "random: the encoder untrained; supervised: trained from scratch on damage labels; "
+        "triplet: location embedding network on the segmentation patches (WS/patches/)",
     )
-    p.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet34", "resnet50"])
+    p.add_argument(
+        "--arch",
+        default=None,
+        choices=["resnet18", "resnet34", "resnet50", "resnet101"],
+        help="encoder (default resnet18; triplet: resnet34)",
+    )
     p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
-    p.add_argument("--batch-size", type=int, default=256, help="global batch size (default 256)")
-    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (default 0.01)")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="global batch size (default 256; triplet 32)"
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default 0.01 SGD; triplet: 1e-4 Adam, weight decay 5e-4, poly)",
+    )
+    p.add_argument(
+        "--embedding-dim", type=int, default=2048, help="triplet: embedding size (default 2048)"
+    )
+    p.add_argument(
+        "--margin", type=float, default=0.2, help="triplet: margin on 1 - cosine (default 0.2)"
+    )
     p.add_argument(
         "--temperature", type=float, default=0.1, help="contrastive temperature (default 0.1)"
     )
@@ -405,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
         "embed",
         help="write encoder features of every building's pre and post crop for a run",
         description="Write WS/runs/RUN/embeddings_pre.npy and embeddings_post.npy (rows aligned "
-        "with buildings.parquet), in batches.",
+        "with buildings.parquet), in batches; for a triplet run the location embedding of every "
+        "patch, WS/runs/RUN/embeddings_patch.npy (rows aligned with patches.parquet).",
     )
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--run", required=True, help="a trained run")

@@ -1,5 +1,8 @@
 """Encoder features of every building: ``WS/runs/<run>/embeddings_{pre,post}.npy``.
 
+(A ``triplet`` run embeds the segmentation patches instead:
+``embeddings_patch.npy``, see :func:`stcrl_core.methods.triplet.embed_patches`.)
+
 Row i of each array is the building with ``row == i`` in
 ``objects/buildings.parquet``. Crops are read from the memory-mapped arrays in
 batches and features written straight into a memory-mapped ``.npy`` file, so
@@ -17,7 +20,7 @@ import torch
 
 from stcrl_core.atomic import atomic_path, atomic_write_json
 from stcrl_core.data.augment import eval_transform
-from stcrl_core.engine import RunError, load_encoder, resolve_device, run_dir
+from stcrl_core.engine import RunError, load_encoder, read_run_config, resolve_device, run_dir
 from stcrl_core.models.encoders import feature_dim
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
@@ -45,6 +48,10 @@ def embed_run(
         ``{"rows": N, "dim": h, "files": [...]}``.
     """
     ws = Workspace.open(workspace)
+    if read_run_config(ws, run).method == "triplet":  # location embeddings of patches
+        from stcrl_core.methods.triplet import embed_patches
+
+        return embed_patches(ws.path, run, batch_size, device, progress)
     dev = resolve_device(device)
     encoder, config = load_encoder(ws.path, run, dev)
     if dev.type == "cuda":

@@ -5,7 +5,10 @@ channels_last, pinned memory and non-blocking copies on CUDA,
 DistributedDataParallel under ``torchrun``, a checkpoint every epoch (atomic,
 state dicts only, loaded with ``weights_only=True``), exact ``--resume``
 (model, optimiser, scheduler, RNG, epoch), ``metrics.jsonl`` and progress
-reports. What is trained is a :class:`Task` (see ``stcrl_core.methods``).
+reports. What is trained is a :class:`Task` (see ``stcrl_core.methods``); a task
+trains on the building crops by default, or on its own data (``load_data``, e.g.
+the segmentation patches of the triplet task) with its own optimiser
+(``make_optimizer``, ``lr_factor``) when it defines them.
 
 Reproducibility: the model is initialised from ``seed``; each epoch draws its
 batches and augmentations from a generator seeded by ``(seed, epoch, rank)``,
@@ -35,7 +38,7 @@ from stcrl_core.errors import StcrlError
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 
-METHODS = ("stcrl", "simclr", "random", "supervised")
+METHODS = ("stcrl", "simclr", "random", "supervised", "triplet")
 # Settings that may change when a run is resumed; any other difference is refused.
 RESUMABLE_CHANGES = ("epochs", "device", "workers")
 
@@ -50,8 +53,9 @@ class PretrainConfig:
 
     Attributes:
         method: ``stcrl`` (the paper's loss), ``simclr`` (NT-Xent on the same
-            pairs), ``random`` (the encoder untrained) or ``supervised``
-            (trained from scratch on damage labels).
+            pairs), ``random`` (the encoder untrained), ``supervised``
+            (trained from scratch on damage labels) or ``triplet`` (the location
+            embedding network of the experts paper, on segmentation patches).
         run: Run name (folder under ``WS/runs/``).
         arch: Encoder architecture (``resnet18``, ``resnet34``, ``resnet50``).
         epochs: Training epochs (0 for ``random``).
@@ -67,6 +71,8 @@ class PretrainConfig:
         labels: ``supervised`` only: train on a class-balanced subset of this
             many labelled buildings (None = all).
         workers: DataLoader worker processes.
+        embedding_dim: ``triplet`` only: size of the location embedding.
+        margin: ``triplet`` only: triplet margin (on the 1 - cosine distance).
     """
 
     method: str
@@ -84,6 +90,8 @@ class PretrainConfig:
     weights: str | None = None
     labels: int | None = None
     workers: int = 0
+    embedding_dim: int = 2048
+    margin: float = 0.2
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -187,7 +195,16 @@ def get_task(method: str) -> Task:
         from stcrl_core.methods.supervised import SupervisedTask
 
         return SupervisedTask()
+    if method == "triplet":
+        from stcrl_core.methods.triplet import TripletTask
+
+        return TripletTask()
     raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def cosine_factor(step: int, total_steps: int) -> float:
+    """Cosine annealing of the learning rate over the run (factor of the base rate)."""
+    return 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
 
 
 def epoch_generator(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
@@ -278,8 +295,11 @@ def pretrain(
             on resume.
     """
     ws = Workspace.open(workspace)
-    table = ws.buildings()
     task = get_task(config.method)
+    if hasattr(task, "load_data"):  # a task with its own data (e.g. segmentation patches)
+        table, dataset = task.load_data(ws)
+    else:
+        table, dataset = ws.buildings(), BuildingCrops(ws, task.views)
     out = run_dir(ws, config.run)
     ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
     if ckpt_path.exists() and not resume:
@@ -304,18 +324,22 @@ def pretrain(
         if config.seed is not None:
             torch.cuda.manual_seed_all(config.seed)
     rows = task.training_rows(table, config)
-    dataset = BuildingCrops(ws, task.views)
     steps_per_epoch = len(
-        task.epoch_batches(rows, dataset.damage, config, epoch_generator(config.seed, 0))
+        task.epoch_batches(rows, dataset.labels, config, epoch_generator(config.seed, 0))
     )
     total_steps = steps_per_epoch * config.epochs
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / max(total_steps, 1))),
-    )
+    if hasattr(task, "make_optimizer"):
+        optimizer = task.make_optimizer(model, config)
+        factor = task.lr_factor
+    else:
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
+        factor = cosine_factor
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: factor(s, total_steps))
     start_epoch = 0
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
@@ -343,7 +367,7 @@ def pretrain(
     for epoch in range(start_epoch, config.epochs):
         model.train()
         batches = task.epoch_batches(
-            rows, dataset.damage, config, epoch_generator(config.seed, epoch)
+            rows, dataset.labels, config, epoch_generator(config.seed, epoch)
         )
         if dist.world > 1:  # equal local shares, so gathered batches line up
             batches = [b[: len(b) - len(b) % dist.world] for b in batches]

@@ -20,11 +20,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from torch.utils.data import Dataset
 
 from stcrl_core.atomic import atomic_path, atomic_write_json, replace_directory
 from stcrl_core.errors import StcrlError
@@ -185,3 +188,43 @@ def summarise(table: pd.DataFrame) -> dict[str, Any]:
             loc: {k: int(v) for k, v in row.items()} for loc, row in per.iterrows()
         },
     }
+
+
+class PatchImages(Dataset):
+    """The patches of a workspace for training: batches of images, masks and locations.
+
+    Like :class:`stcrl_core.data.datasets.BuildingCrops`, ``__getitem__`` takes an
+    array of rows and returns a whole batch.
+
+    Args:
+        workspace: A workspace with a patch store.
+
+    Attributes:
+        table: The patch table.
+        locations: Location names, sorted; ``labels`` index into it.
+        labels: ``(N,)`` int64 location code of every patch.
+    """
+
+    def __init__(self, workspace: str | Path | Workspace) -> None:
+        path = workspace.path if isinstance(workspace, Workspace) else workspace
+        self.table, self.images, self.masks = load_patches(path)
+        codes, names = pd.factorize(self.table["location"], sort=True)
+        self.locations: list[str] = [str(n) for n in names]
+        self.labels = codes.astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, rows: np.ndarray | Sequence[int]) -> dict[str, torch.Tensor]:
+        """A batch: ``image`` (B, P, P, 3) uint8, ``mask`` (B, P, P), ``location``, ``row``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        sorted_rows = rows[order]
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(self.images[sorted_rows][inverse])),
+            "mask": torch.from_numpy(np.ascontiguousarray(self.masks[sorted_rows][inverse])),
+            "location": torch.from_numpy(self.labels[rows]),
+            "row": torch.from_numpy(rows),
+        }
