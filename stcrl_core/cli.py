@@ -102,6 +102,32 @@ def _cmd_patches(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_experts(args: argparse.Namespace) -> int:
+    from stcrl_core.methods.experts import ExpertsConfig, run_experts
+    from stcrl_core.progress import tqdm_progress
+
+    config = ExpertsConfig(
+        embedding=args.embedding,
+        k=args.k,
+        arch=args.arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        alpha=args.alpha,
+        seed=args.seed,
+        device=args.device,
+        weights=args.weights,
+    )
+    with tqdm_progress(f"experts k={args.k}") as progress:
+        result = run_experts(config, args.workspace, progress)
+    state = "stored result" if result["cached"] else f"trained on {result['device']}"
+    print(f"experts {result['id']} ({state}): {result['path']}")
+    from stcrl_core.methods.experts import results_table
+
+    print(results_table(result).to_string())
+    return 0
+
+
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     import os
 
@@ -424,6 +450,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the run from its last checkpoint"
     )
     p.set_defaults(handler=_cmd_pretrain)
+
+    p = sub.add_parser(
+        "experts",
+        help="k-means on a triplet run's patch embeddings, one U-Net expert per cluster, scored",
+        description="Cluster the training patches' location embeddings, train one U-Net per "
+        "cluster and one on all of them, and score the routed experts, the single network and a "
+        "random expert on the val patches (IoU and accuracy per location): WS/experts/<id>/ "
+        "(config.json, centroids.npy, expert_<c>.pt, single.pt, assignments.parquet, table.csv, "
+        "metrics.json). The same configuration run twice returns the stored result.",
+    )
+    p.add_argument("--workspace", required=True, help="workspace with patches")
+    p.add_argument("--embedding", required=True, help="a triplet run with patch embeddings")
+    p.add_argument("--k", type=int, default=5, help="clusters and experts (default 5)")
+    p.add_argument(
+        "--arch",
+        default="resnet101",
+        choices=["resnet18", "resnet34", "resnet50", "resnet101"],
+        help="U-Net encoder (default resnet101, as the paper)",
+    )
+    p.add_argument("--epochs", type=int, default=30, help="epochs of every network (default 30)")
+    p.add_argument("--batch-size", type=int, default=8, help="patches per step (default 8)")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--alpha", type=float, default=0.5, help="BCE weight of the loss (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda")
+    p.add_argument("--weights", default=None, help="local weights file for the U-Net encoders")
+    p.set_defaults(handler=_cmd_experts)
 
     p = sub.add_parser(
         "embed",
