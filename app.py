@@ -119,6 +119,7 @@ def home() -> None:
     links = st.columns(3)
     links[0].page_link("pages/1_Damage_Map.py", label="Damage map", icon="🗺️")
     links[1].page_link("pages/3_Label_Budget.py", label="Label budget", icon="📈")
+    links[2].page_link("pages/4_Experts.py", label="Experts", icon="🧩")
     st.subheader("Runs")
     runs = runs_frame(summary["manifest"], ws)
     if runs.empty:
@@ -156,6 +157,7 @@ def main() -> None:
             st.Page(
                 "pages/3_Label_Budget.py", title="Label budget", icon="📈", url_path="label-budget"
             ),
+            st.Page("pages/4_Experts.py", title="Experts", icon="🧩", url_path="experts"),
         ]
     )
     nav.run()

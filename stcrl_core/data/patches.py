@@ -228,3 +228,67 @@ class PatchImages(Dataset):
             "location": torch.from_numpy(self.labels[rows]),
             "row": torch.from_numpy(rows),
         }
+
+
+def image_from_bytes(data: bytes, name: str) -> np.ndarray:
+    """Decode an uploaded image (PNG, JPEG or GeoTIFF) to ``H x W x 3`` uint8.
+
+    GeoTIFFs are read with rasterio (the first three bands; one band is repeated
+    to grey); other formats with PIL.
+
+    Raises:
+        StcrlError: If the bytes are not a readable image, naming the file.
+    """
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if name.lower().endswith((".tif", ".tiff")):
+        from rasterio.errors import RasterioError
+        from rasterio.io import MemoryFile
+
+        try:
+            with MemoryFile(data) as mem, mem.open() as src:
+                bands = src.read(list(range(1, min(src.count, 3) + 1)))
+        except (RasterioError, OSError, ValueError) as exc:
+            raise StcrlError(
+                f"{name} is not a readable GeoTIFF ({exc}); upload a PNG or GeoTIFF"
+            ) from exc
+        if bands.dtype != np.uint8:
+            lo, hi = float(bands.min()), float(bands.max())
+            bands = ((bands - lo) / max(hi - lo, 1e-6) * 255).astype(np.uint8)
+        image = np.moveaxis(bands, 0, -1)
+        return np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise StcrlError(
+            f"{name} is not a readable image ({exc}); upload a PNG or GeoTIFF"
+        ) from exc
+
+
+def fit_to_patch(image: np.ndarray, patch: int) -> tuple[np.ndarray, str]:
+    """Make an image one ``patch x patch`` patch: the centre cut when it is big enough
+    (the pixel size is kept), else resized up.
+
+    Returns:
+        The patch and a sentence saying what was done.
+    """
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    if height >= patch and width >= patch:
+        y0, x0 = (height - patch) // 2, (width - patch) // 2
+        note = (
+            "used as is"
+            if (height, width) == (patch, patch)
+            else f"cut the central {patch} x {patch} px of the {width} x {height} px image"
+        )
+        return np.ascontiguousarray(image[y0 : y0 + patch, x0 : x0 + patch]), note
+    resized = Image.fromarray(image).resize((patch, patch), Image.Resampling.BILINEAR)
+    note = (
+        f"resized the {width} x {height} px image up to {patch} x {patch} px "
+        "(smaller than a patch: buildings look larger than in training)"
+    )
+    return np.asarray(resized, dtype=np.uint8), note
