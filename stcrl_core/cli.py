@@ -117,6 +117,7 @@ def _cmd_experts(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         weights=args.weights,
+        min_steps=args.min_steps,
     )
     with tqdm_progress(f"experts k={args.k}") as progress:
         result = run_experts(config, args.workspace, progress)
@@ -476,6 +477,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda")
     p.add_argument("--weights", default=None, help="local weights file for the U-Net encoders")
+    p.add_argument(
+        "--min-steps",
+        type=int,
+        default=0,
+        help="train every network for at least this many steps, with more epochs for small "
+        "clusters (default 0: exactly --epochs, as the paper)",
+    )
     p.set_defaults(handler=_cmd_experts)
 
     p = sub.add_parser(

@@ -136,3 +136,22 @@ def test_experts_errors(experts_ws: Path) -> None:
     with pytest.raises(ValueError, match="k must be"):
         ExpertsConfig(embedding="trip", k=0)
     assert main(["experts", "--workspace", str(experts_ws), "--embedding", "nope"]) == 1
+
+
+@pytest.mark.slow
+def test_every_demo_expert_beats_chance_on_its_cluster(tmp_path: Path) -> None:
+    """The demo's Inria stages with the demo's settings: each expert's IoU on the val patches
+    routed to it beats calling every pixel building, and the embedding separates cities."""
+    from stcrl_core.demo import DemoConfig, experts_stage, inria_stage, triplet_stage
+
+    config = DemoConfig(device="cpu")
+    ws = tmp_path / "ws"
+    inria_stage(ws, tmp_path / "inria", config, lambda *a: None)
+    knn = triplet_stage(ws, config, lambda *a: None)
+    assert knn["overall"] > 2 * knn["chance"]
+    results = experts_stage(ws, config, lambda *a: None)
+    for k in config.experts_k:
+        metrics = json.loads((ws / "experts" / results[str(k)]["id"] / "metrics.json").read_text())
+        for expert in metrics["experts"]:
+            assert expert["val_patches"] > 0
+            assert expert["iou"] > expert["chance_iou"], (k, expert)

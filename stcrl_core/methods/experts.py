@@ -42,6 +42,7 @@ from stcrl_core.engine import resolve_device, run_dir
 from stcrl_core.errors import StcrlError
 from stcrl_core.methods.segmentation import (
     SegmentationCounts,
+    epochs_for,
     predict_probabilities,
     train_segmenter,
 )
@@ -73,6 +74,9 @@ class ExpertsConfig:
         seed: Seed of k-means, the networks and the random expert.
         device: ``auto``, ``cpu`` or ``cuda``.
         weights: Optional local weights file for the U-Net encoders.
+        min_steps: Every network trains for at least this many steps (more
+            epochs for a small cluster); 0 (default): exactly ``epochs``, as the
+            paper.
     """
 
     embedding: str
@@ -86,6 +90,7 @@ class ExpertsConfig:
     seed: int = 0
     device: str = "auto"
     weights: str | None = None
+    min_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -231,9 +236,12 @@ def run_experts(
     cluster = expert.copy()
     cluster[train] = router.labels_
     reuse = _find_single(ws, single_id)
-    steps = [-(-int((cluster[train] == c).sum()) // config.batch_size) for c in range(config.k)]
-    steps.append(0 if reuse else -(-len(train) // config.batch_size))
-    total = sum(steps) * config.epochs + len(val)
+    sizes = [int((cluster[train] == c).sum()) for c in range(config.k)] + [len(train)]
+    epochs = [epochs_for(n, config.epochs, config.batch_size, config.min_steps) for n in sizes]
+    steps = [-(-n // config.batch_size) * e for n, e in zip(sizes, epochs, strict=True)]
+    if reuse:
+        steps[-1] = 0
+    total = sum(steps) + len(val)
     done_before = [0]
 
     def on_step(name: str) -> Any:
@@ -250,7 +258,8 @@ def run_experts(
     try:
         settings = dict(arch=config.arch, epochs=config.epochs, batch_size=config.batch_size,
                         lr=config.lr, weight_decay=config.weight_decay, alpha=config.alpha,
-                        device=device, weights=config.weights)  # fmt: skip
+                        device=device, weights=config.weights,
+                        min_steps=config.min_steps)  # fmt: skip
         models, expert_losses = {}, {}
         for c in range(config.k):
             rows = train[cluster[train] == c]
@@ -258,7 +267,7 @@ def run_experts(
                 images, masks, rows, seed=config.seed + 1 + c,
                 on_step=on_step(f"expert {c + 1}/{config.k}"), **settings,
             )  # fmt: skip
-            done_before[0] += steps[c] * config.epochs
+            done_before[0] += steps[c]
             _save_state(models[c], tmp / f"expert_{c}.pt")
         if reuse is not None:
             shutil.copyfile(reuse, tmp / "single.pt")
@@ -270,7 +279,7 @@ def run_experts(
                 images, masks, train, seed=config.seed, on_step=on_step("single network"),
                 **settings,
             )  # fmt: skip
-            done_before[0] += steps[-1] * config.epochs
+            done_before[0] += steps[-1]
             _save_state(single, tmp / "single.pt")
         metrics = _evaluate(config, table, images, masks, val, expert, models, single, device,
                             lambda d, m: progress(done_before[0] + d, total, m))  # fmt: skip
@@ -280,7 +289,8 @@ def run_experts(
             k=config.k,
             train_patches=len(train),
             val_patches=len(val),
-            patches_per_expert=[int((cluster[train] == c).sum()) for c in range(config.k)],
+            patches_per_expert=sizes[:-1],
+            epochs_per_expert=epochs[:-1],
             expert_losses={str(c): v for c, v in expert_losses.items()},
             single_losses=single_losses,
             single_reused_from=str(reuse.parent.name) if reuse else None,

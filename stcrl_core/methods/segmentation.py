@@ -97,6 +97,15 @@ class SegmentationCounts:
         return self.building / self.pixels if self.pixels else float("nan")
 
 
+def epochs_for(rows: int, epochs: int, batch_size: int, min_steps: int = 0) -> int:
+    """Epochs that give at least ``min_steps`` steps on ``rows`` patches (never fewer than
+    ``epochs``)."""
+    steps_per_epoch = -(-rows // batch_size)
+    if steps_per_epoch == 0 or min_steps <= 0:
+        return epochs
+    return max(epochs, -(-min_steps // steps_per_epoch))
+
+
 def _batches(rows: np.ndarray, size: int, generator: torch.Generator) -> list[np.ndarray]:
     """Shuffled batches of ``size`` (the last one may be shorter)."""
     order = rows[torch.randperm(len(rows), generator=generator).numpy()]
@@ -117,6 +126,7 @@ def train_segmenter(
     device: torch.device,
     weights: str | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    min_steps: int = 0,
 ) -> tuple[UNet, list[float]]:
     """Train a U-Net on the patches ``rows`` of ``images``/``masks``.
 
@@ -137,6 +147,8 @@ def train_segmenter(
         device: Training device.
         weights: Optional local weights file for the encoder.
         on_step: Called after each step with ``(steps done, loss)``.
+        min_steps: Train for more epochs than ``epochs`` when needed to make at
+            least this many steps (for small clusters); 0: exactly ``epochs``.
 
     Returns:
         The trained model (eval mode) and the mean loss of each epoch.
@@ -148,6 +160,7 @@ def train_segmenter(
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps_per_epoch = -(-len(rows) // batch_size) if len(rows) else 0
+    epochs = epochs_for(len(rows), epochs, batch_size, min_steps)
     total = steps_per_epoch * epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: poly_factor(s, total))
     losses: list[float] = []
