@@ -178,6 +178,17 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         info = embed_run(args.workspace, args.run, args.batch_size, args.device, progress)
     what = "per patch" if info.get("kind") == "patch" else "per view"
     print(f"wrote {info['rows']} x {info['dim']} features {what} for run {args.run}")
+    if info.get("kind") == "patch":  # how well the location embedding separates locations
+        from stcrl_core.methods.triplet import location_knn_accuracy
+
+        try:
+            knn = location_knn_accuracy(args.workspace, args.run, k=5)
+        except ValueError:
+            return 0
+        per = ", ".join(f"{loc} {acc:.3f}" for loc, acc in knn["per_location"].items())
+        print(f"5-NN location accuracy of the {knn['val']} val patches (fitted on the "
+              f"{knn['train']} train patches): {knn['overall']:.3f} ({per}; "
+              f"chance {knn['chance']:.3f})")  # fmt: skip
     return 0
 
 

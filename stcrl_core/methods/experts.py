@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.cluster import KMeans
 
 from stcrl_core.atomic import atomic_path, atomic_write_json, replace_directory
 from stcrl_core.data.patches import load_patches, patches_dir
 from stcrl_core.engine import resolve_device, run_dir
 from stcrl_core.errors import StcrlError
+from stcrl_core.methods.routing import ExpertRouter
 from stcrl_core.methods.segmentation import (
     SegmentationCounts,
     epochs_for,
@@ -104,57 +104,6 @@ class ExpertsConfig:
             )
         if not 0 <= self.alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
-
-
-class ExpertRouter:
-    """k-means on L2-normalised embeddings; the nearest centroid picks the expert.
-
-    Args:
-        n_experts: Number of clusters (experts).
-        random_state: Seed of k-means (resolved in :meth:`fit`).
-
-    Attributes:
-        centroids_: ``(n_experts, d)`` cluster centres (on normalised embeddings).
-        labels_: Cluster of each training embedding.
-    """
-
-    def __init__(self, n_experts: int = 5, random_state: int | None = 0) -> None:
-        self.n_experts = n_experts
-        self.random_state = random_state
-
-    def fit(self, embeddings: np.ndarray) -> ExpertRouter:
-        """Cluster ``(N, d)`` embeddings into ``n_experts`` groups."""
-        x = _normalise(embeddings)
-        if len(x) < self.n_experts:
-            raise ValueError(
-                f"need at least n_experts={self.n_experts} embeddings, got shape {x.shape}"
-            )
-        kmeans = KMeans(self.n_experts, n_init=10, random_state=self.random_state).fit(x)
-        self.centroids_ = kmeans.cluster_centers_.astype(np.float32)
-        self.labels_ = kmeans.labels_.astype(np.int64)
-        return self
-
-    def transform(self, embeddings: np.ndarray) -> np.ndarray:
-        """``(N, n_experts)`` distances of normalised embeddings to every centroid."""
-        x = _normalise(embeddings)
-        if x.shape[1] != self.centroids_.shape[1]:
-            raise ValueError(
-                f"embeddings of shape {x.shape} do not match centroids of shape "
-                f"{self.centroids_.shape}"
-            )
-        diff = x[:, None, :] - self.centroids_[None, :, :]
-        return np.sqrt((diff**2).sum(-1)).astype(np.float32)
-
-    def predict(self, embeddings: np.ndarray) -> np.ndarray:
-        """The expert (nearest centroid) of each embedding."""
-        return self.transform(embeddings).argmin(1)
-
-
-def _normalise(embeddings: np.ndarray) -> np.ndarray:
-    x = np.asarray(embeddings, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"embeddings must be (N, d), got shape {x.shape}")
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _fingerprint(path: Path) -> str:
