@@ -82,7 +82,7 @@ st.caption(
     f"Probes run on **{device.type.upper()}**" + (" (no GPU found)" if device.type == "cpu" else "")
 )
 runs = (
-    sorted(p.parent.name for p in ws.runs_dir.glob("*/embeddings.json"))
+    sorted(p.parent.name for p in ws.runs_dir.glob("*/embeddings_post.npy"))  # building runs
     if ws.runs_dir.exists()
     else []
 )
