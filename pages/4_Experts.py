@@ -27,17 +27,17 @@ MASK_COLOR = np.array([255, 64, 64], dtype=np.float32)
 
 
 @st.cache_data(show_spinner="Reading the patches…", max_entries=4)
-def patch_table(path: str, _stamp: float) -> pd.DataFrame:
+def patch_table(path: str, version: float) -> pd.DataFrame:
     return load_patches(path)[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def experts_runs(path: str, _stamp: float) -> pd.DataFrame:
+def experts_runs(path: str, version: float) -> pd.DataFrame:
     return list_experts(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def experts_files(path: str, exp_id: str, _stamp: float) -> dict:
+def experts_files(path: str, exp_id: str, version: float) -> dict:
     folder = experts_dir(Workspace(path)) / exp_id
     return {
         "config": json.loads((folder / "config.json").read_text()),
@@ -48,12 +48,12 @@ def experts_files(path: str, exp_id: str, _stamp: float) -> dict:
 
 
 @st.cache_data(show_spinner="Projecting the embeddings…", max_entries=8)
-def projection(path: str, run: str, method: str, _stamp: float) -> np.ndarray:
+def projection(path: str, run: str, method: str, version: float) -> np.ndarray:
     return project(np.asarray(load_patch_embeddings(path, run)), method, seed=0)
 
 
 @st.cache_resource(show_spinner="Loading the networks…", max_entries=2)
-def networks(path: str, exp_id: str, _stamp: float) -> tuple:
+def networks(path: str, exp_id: str, version: float) -> tuple:
     config, router, models, single = load_experts(path, exp_id)
     encoder, _ = load_encoder(path, config["embedding"])
     return encoder, router, models, single
