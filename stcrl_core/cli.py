@@ -56,6 +56,12 @@ def _cmd_ingest_xbd(args: argparse.Namespace) -> int:
     with tqdm_progress("ingest-xbd") as progress:
         report = build_objects(config, args.workspace, progress=progress)
     print(report["summary"])
+    if args.patch:  # segmentation patches of the pre-disaster scenes as well
+        from stcrl_core.data.patch_ingest import patches_from_objects
+
+        with tqdm_progress("patches") as progress:
+            patches = patches_from_objects(args.workspace, args.patch, progress=progress)
+        print(patches["summary"])
     return 0
 
 
@@ -347,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="context around each building in metres (default 15)",
     )
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--patch",
+        type=int,
+        default=None,
+        help="also cut segmentation patches of this side from the pre-disaster scenes into "
+        "WS/patches/ (as `stcrl patches --from-objects`)",
+    )
     p.set_defaults(handler=_cmd_ingest_xbd)
 
     p = sub.add_parser(

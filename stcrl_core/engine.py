@@ -57,7 +57,7 @@ class PretrainConfig:
             (trained from scratch on damage labels) or ``triplet`` (the location
             embedding network of the experts paper, on segmentation patches).
         run: Run name (folder under ``WS/runs/``).
-        arch: Encoder architecture (``resnet18``, ``resnet34``, ``resnet50``).
+        arch: Encoder architecture (``resnet18``, ``resnet34``, ``resnet50``, ``resnet101``).
         epochs: Training epochs (0 for ``random``).
         batch_size: Global batch size (buildings per step).
         lr: SGD learning rate (cosine-annealed per step).

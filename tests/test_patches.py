@@ -62,3 +62,13 @@ def test_patches_need_an_xbd_ingest(tmp_path: Path) -> None:
     Workspace.create(tmp_path / "ws")
     with pytest.raises(WorkspaceError, match="stcrl ingest-xbd"):
         patches_from_objects(tmp_path / "ws", patch=64)
+
+
+def test_ingest_xbd_can_cut_patches_too(xbd_root: Path, tmp_path: Path) -> None:
+    from stcrl_core.cli import main
+
+    ws = tmp_path / "ws"
+    assert main(["ingest-xbd", "--root", str(xbd_root), "--workspace", str(ws), "--crop-size",
+                 "32", "--patch", "128"]) == 0  # fmt: skip
+    table, images, _ = load_patches(ws)
+    assert len(table) == len(images) > 0 and set(table["source"]) == {"xbd"}
