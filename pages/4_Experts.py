@@ -136,6 +136,12 @@ with st.expander("Each expert on the validation patches routed to it"):
     st.dataframe(per_expert, width="stretch")
 
 table = patch_table(path, patches_stamp)
+if len(assignments) != len(table):
+    st.error(
+        f"experts run {exp_id} was trained on another patch store ({len(assignments)} patches, "
+        f"the workspace now has {len(table)}); re-run `stcrl experts` on the new patches"
+    )
+    st.stop()
 try:
     embeddings_stamp = stamp(ws.runs_dir / config["embedding"] / "embeddings_patch.npy")
     st.subheader("Embedding space")
