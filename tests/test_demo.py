@@ -39,7 +39,7 @@ def test_demo_builds_every_artifact(demo: Path) -> None:
     summary = json.loads((demo / "demo.json").read_text())
     assert set(summary["seconds"]) == set(STAGES)
     manifest = json.loads((demo / "workspace.json").read_text())
-    assert {r["name"] for r in manifest["runs"]} == {"stcrl", "untrained"}
+    assert {r["name"] for r in manifest["runs"]} == {"stcrl", "untrained", "triplet"}
     for run in ("stcrl", "untrained"):
         assert (demo / "runs" / run / "embeddings_post.npy").exists()
     assert len(list((demo / "experiments").glob("*/curves.png"))) == 1
