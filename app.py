@@ -116,10 +116,11 @@ def home() -> None:
         with st.expander(f"{len(report['skipped'])} items skipped at ingest"):
             st.dataframe(pd.DataFrame(report["skipped"]), width="stretch")
     st.subheader("Pages")
-    links = st.columns(3)
+    links = st.columns(4)
     links[0].page_link("app_pages/1_Damage_Map.py", label="Damage map", icon="🗺️")
     links[1].page_link("app_pages/2_Embedding_Explorer.py", label="Embedding explorer", icon="🔭")
     links[2].page_link("app_pages/3_Label_Budget.py", label="Label budget", icon="📈")
+    links[3].page_link("app_pages/4_Experts.py", label="Experts", icon="🧩")
     st.subheader("Runs")
     runs = runs_frame(summary["manifest"], ws)
     if runs.empty:
@@ -171,6 +172,7 @@ def main() -> None:
                 icon="📈",
                 url_path="label-budget",
             ),
+            st.Page("app_pages/4_Experts.py", title="Experts", icon="🧩", url_path="experts"),
         ]
     )
     nav.run()

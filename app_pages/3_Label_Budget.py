@@ -82,7 +82,7 @@ device = resolve_device("auto")
 st.caption(
     f"Probes run on **{device.type.upper()}**" + (" (no GPU found)" if device.type == "cpu" else "")
 )
-runs = embedded_runs(ws.path)
+runs = embedded_runs(ws.path, buildings_only=True)  # not patch runs
 
 with st.form("budget-form"):
     cols = st.columns(3)

@@ -56,6 +56,82 @@ def _cmd_ingest_xbd(args: argparse.Namespace) -> int:
     with tqdm_progress("ingest-xbd") as progress:
         report = build_objects(config, args.workspace, progress=progress)
     print(report["summary"])
+    if args.patch:  # segmentation patches of the pre-disaster scenes as well
+        from stcrl_core.data.patch_ingest import patches_from_objects
+
+        with tqdm_progress("patches") as progress:
+            patches = patches_from_objects(args.workspace, args.patch, progress=progress)
+        print(patches["summary"])
+    return 0
+
+
+def _cmd_synth_inria(args: argparse.Namespace) -> int:
+    from stcrl_core.data.synthetic_inria import generate_inria
+    from stcrl_core.progress import tqdm_progress
+
+    with tqdm_progress("synth-inria") as progress:
+        summary = generate_inria(
+            args.out,
+            cities=args.cities,
+            tiles_per_city=args.tiles_per_city,
+            size=args.size,
+            seed=args.seed,
+            progress=progress,
+        )
+    print(f"wrote {len(summary['cities']) * summary['tiles_per_city']} Inria-format tiles "
+          f"({summary['size']} px) to {args.out}")  # fmt: skip
+    return 0
+
+
+def _cmd_ingest_inria(args: argparse.Namespace) -> int:
+    from stcrl_core.data.patch_ingest import InriaIngestConfig, ingest_inria
+    from stcrl_core.progress import tqdm_progress
+
+    config = InriaIngestConfig(
+        root=str(Path(args.root).resolve()), patch=args.patch, val_tiles=tuple(args.val_tiles)
+    )
+    with tqdm_progress("ingest-inria") as progress:
+        report = ingest_inria(config, args.workspace, progress=progress)
+    print(report["summary"])
+    return 0
+
+
+def _cmd_patches(args: argparse.Namespace) -> int:
+    from stcrl_core.data.patch_ingest import patches_from_objects
+    from stcrl_core.progress import tqdm_progress
+
+    if not args.from_objects:
+        raise ValueError("say where the patches come from: --from-objects")
+    with tqdm_progress("patches") as progress:
+        report = patches_from_objects(args.workspace, args.patch, args.root, progress=progress)
+    print(report["summary"])
+    return 0
+
+
+def _cmd_experts(args: argparse.Namespace) -> int:
+    from stcrl_core.methods.experts import ExpertsConfig, run_experts
+    from stcrl_core.progress import tqdm_progress
+
+    config = ExpertsConfig(
+        embedding=args.embedding,
+        k=args.k,
+        arch=args.arch,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        alpha=args.alpha,
+        seed=args.seed,
+        device=args.device,
+        weights=args.weights,
+        min_steps=args.min_steps,
+    )
+    with tqdm_progress(f"experts k={args.k}") as progress:
+        result = run_experts(config, args.workspace, progress)
+    state = "stored result" if result["cached"] else f"trained on {result['device']}"
+    print(f"experts {result['id']} ({state}): {result['path']}")
+    from stcrl_core.methods.experts import results_table
+
+    print(results_table(result).to_string())
     return 0
 
 
@@ -68,13 +144,14 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
     if args.image_run and args.method != "csp":
         raise ValueError("--image-run is a CSP setting; add --method csp")
+    triplet = args.method == "triplet"  # the experts paper's defaults differ
     arch = args.arch
     if arch is None:  # a CSP run on frozen features takes the image run's architecture
         image_run = args.image_run if args.method == "csp" else None
         arch = (
             read_run_config(Workspace.open(args.workspace), image_run).arch
             if image_run
-            else "resnet18"
+            else ("resnet34" if triplet else "resnet18")
         )
     csp = {}
     if args.method == "csp":
@@ -92,13 +169,17 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
             "csp_weight_simcse": args.weight_simcse,
             "csp_random_locations": args.random_locations,
         }
+    default_lr = 1e-3 if args.method == "csp" else 1e-4 if triplet else 0.01
     config = PretrainConfig(
         method=args.method,
         run=args.run,
         arch=arch,
         epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr if args.lr is not None else (1e-3 if args.method == "csp" else 0.01),
+        batch_size=args.batch_size or (32 if triplet else 256),
+        lr=args.lr if args.lr is not None else default_lr,
+        weight_decay=5e-4 if triplet else 1e-4,
+        embedding_dim=args.embedding_dim,
+        margin=args.margin,
         temperature=args.temperature,
         crop=args.crop,
         seed=args.seed,
@@ -132,7 +213,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         raise ValueError("--grid-step sets the spacing of --grid; add --grid")
     with tqdm_progress(f"embed {args.run}") as progress:
         info = embed_run(args.workspace, args.run, args.batch_size, args.device, progress)
-    print(f"wrote {info['rows']} x {info['dim']} features per view for run {args.run}")
+    what = "per patch" if info.get("kind") == "patch" else "per view"
+    print(f"wrote {info['rows']} x {info['dim']} features {what} for run {args.run}")
     if "loc_dim" in info:
         print(f"wrote {info['rows']} x {info['loc_dim']} location embeddings (embeddings_loc.npy)")
     if args.grid:
@@ -146,6 +228,17 @@ def _cmd_embed(args: argparse.Namespace) -> int:
             f"wrote the location grid: {grid['points']} points over {grid['events']} event "
             f"areas, step {grid['step']:.6f} degrees ({grid['path']})"
         )
+    if info.get("kind") == "patch":  # how well the location embedding separates locations
+        from stcrl_core.methods.triplet import location_knn_accuracy
+
+        try:
+            knn = location_knn_accuracy(args.workspace, args.run, k=5)
+        except ValueError:
+            return 0
+        per = ", ".join(f"{loc} {acc:.3f}" for loc, acc in knn["per_location"].items())
+        print(f"5-NN location accuracy of the {knn['val']} val patches (fitted on the "
+              f"{knn['train']} train patches): {knn['overall']:.3f} ({per}; "
+              f"chance {knn['chance']:.3f})")  # fmt: skip
     return 0
 
 
@@ -249,6 +342,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``stcrl`` (one sub-command per step)."""
     from stcrl_core.data.synthetic_events import DEFAULT_EVENTS, EVENTS
+    from stcrl_core.data.synthetic_inria import DEFAULT_CITIES as INRIA_CITIES
     from stcrl_core.data.xbd import SPLITS
 
     parser = argparse.ArgumentParser(
@@ -308,11 +402,70 @@ def build_parser() -> argparse.ArgumentParser:
         help="context around each building in metres (default 15)",
     )
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--patch",
+        type=int,
+        default=None,
+        help="also cut segmentation patches of this side from the pre-disaster scenes into "
+        "WS/patches/ (as `stcrl patches --from-objects`)",
+    )
     p.set_defaults(handler=_cmd_ingest_xbd)
 
     p = sub.add_parser(
+        "synth-inria",
+        help="write Inria-format GeoTIFF tiles of cities with distinct looks (demo and test data)",
+        description="Write OUT/train/images/<city><n>.tif and OUT/train/gt/<city><n>.tif with a "
+        "real UTM CRS and transform.",
+    )
+    p.add_argument("--out", required=True, help="output folder (gets train/images, train/gt)")
+    p.add_argument(
+        "--cities",
+        type=_csv,
+        default=list(INRIA_CITIES),
+        help=f"comma-separated cities (default: {','.join(INRIA_CITIES)})",
+    )
+    p.add_argument("--tiles-per-city", type=int, default=8, help="tiles per city (default 8)")
+    p.add_argument("--size", type=int, default=512, help="tile side in pixels (default 512)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(handler=_cmd_synth_inria)
+
+    p = sub.add_parser(
+        "ingest-inria",
+        help="cut Inria Aerial Image Labeling tiles into segmentation patches (WS/patches/)",
+        description="Read ROOT/train/images/<city><n>.tif and ROOT/train/gt/<city><n>.tif with "
+        "rasterio, keep the georeference, use tiles 1 to 5 of each city as validation and write "
+        "WS/patches/ (patches.parquet, images.npy, masks.npy, report.json). Bad tiles are "
+        "skipped and reported. Replaces any earlier patch store of the workspace.",
+    )
+    p.add_argument("--root", required=True, help="Inria root (AerialImageDataset or its parent)")
+    p.add_argument("--workspace", required=True, help="workspace folder (created if missing)")
+    p.add_argument("--patch", type=int, default=512, help="patch side in pixels (default 512)")
+    p.add_argument(
+        "--val-tiles",
+        type=_int_csv,
+        default=[1, 2, 3, 4, 5],
+        help="tile numbers of each city used for validation (default 1,2,3,4,5)",
+    )
+    p.set_defaults(handler=_cmd_ingest_inria)
+
+    p = sub.add_parser(
+        "patches",
+        help="cut segmentation patches from the pre-disaster xBD scenes of a workspace",
+        description="Cut the pre-disaster images of the workspace's xBD ingest into patches with "
+        "masks rasterised from the pre-disaster building polygons, the event as the location "
+        "(train/tier3 -> train, test/hold -> val). Replaces any earlier patch store.",
+    )
+    p.add_argument("--workspace", required=True, help="workspace with an xBD ingest")
+    p.add_argument(
+        "--from-objects", action="store_true", help="from the scenes of `stcrl ingest-xbd`"
+    )
+    p.add_argument("--patch", type=int, default=512, help="patch side in pixels (default 512)")
+    p.add_argument("--root", default=None, help="xBD root (default: the one of the ingest)")
+    p.set_defaults(handler=_cmd_patches)
+
+    p = sub.add_parser(
         "pretrain",
-        help="train an encoder (ST-CRL, SimCLR, CSP, untrained or supervised baseline)",
+        help="train an encoder (ST-CRL, SimCLR, CSP, triplet, untrained or supervised baseline)",
         description="Train a run into WS/runs/RUN/ (config.json, checkpoint.pt every epoch, "
         "metrics.jsonl). Works under torchrun for several GPUs or nodes. --method csp trains "
         "an image-location dual encoder (CSP) on every building's lon/lat: with --image-run "
@@ -330,23 +483,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method",
         default="stcrl",
-        choices=["stcrl", "simclr", "random", "supervised", "csp"],
+        choices=["stcrl", "simclr", "random", "supervised", "csp", "triplet"],
         help="stcrl (default): the paper's loss; simclr: NT-Xent on the same pairs; "
         "random: the encoder untrained; supervised: trained from scratch on damage labels; "
-        "csp: contrastive spatial pretraining of a location encoder with the images",
+        "csp: contrastive spatial pretraining of a location encoder with the images; "
+        "triplet: location embedding network on the segmentation patches (WS/patches/)",
     )
     p.add_argument(
         "--arch",
         default=None,
-        choices=["resnet18", "resnet34", "resnet50"],
-        help="encoder (default resnet18; with --image-run: that run's)",
+        choices=["resnet18", "resnet34", "resnet50", "resnet101"],
+        help="encoder (default resnet18; triplet: resnet34; with --image-run: that run's)",
     )
     p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
-    p.add_argument("--batch-size", type=int, default=256, help="global batch size (default 256)")
     p.add_argument(
-        "--lr", type=float, default=None,
-        help="learning rate (default 0.01 for SGD; csp: 0.001, Adam)",
-    )  # fmt: skip
+        "--batch-size", type=int, default=None, help="global batch size (default 256; triplet 32)"
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default 0.01 SGD; csp: 1e-3 Adam; triplet: 1e-4 Adam, weight "
+        "decay 5e-4, poly)",
+    )
+    p.add_argument(
+        "--embedding-dim", type=int, default=2048, help="triplet: embedding size (default 2048)"
+    )
+    p.add_argument(
+        "--margin", type=float, default=0.2, help="triplet: margin on 1 - cosine (default 0.2)"
+    )
     p.add_argument(
         "--temperature", type=float, default=0.1, help="contrastive temperature (default 0.1)"
     )
@@ -399,13 +564,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_pretrain)
 
     p = sub.add_parser(
+        "experts",
+        help="k-means on a triplet run's patch embeddings, one U-Net expert per cluster, scored",
+        description="Cluster the training patches' location embeddings, train one U-Net per "
+        "cluster and one on all of them, and score the routed experts, the single network and a "
+        "random expert on the val patches (IoU and accuracy per location): WS/experts/<id>/ "
+        "(config.json, centroids.npy, expert_<c>.pt, single.pt, assignments.parquet, table.csv, "
+        "metrics.json). The same configuration run twice returns the stored result.",
+    )
+    p.add_argument("--workspace", required=True, help="workspace with patches")
+    p.add_argument("--embedding", required=True, help="a triplet run with patch embeddings")
+    p.add_argument("--k", type=int, default=5, help="clusters and experts (default 5)")
+    p.add_argument(
+        "--arch",
+        default="resnet101",
+        choices=["resnet18", "resnet34", "resnet50", "resnet101"],
+        help="U-Net encoder (default resnet101, as the paper)",
+    )
+    p.add_argument("--epochs", type=int, default=30, help="epochs of every network (default 30)")
+    p.add_argument("--batch-size", type=int, default=8, help="patches per step (default 8)")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    p.add_argument("--alpha", type=float, default=0.5, help="BCE weight of the loss (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda")
+    p.add_argument("--weights", default=None, help="local weights file for the U-Net encoders")
+    p.add_argument(
+        "--min-steps",
+        type=int,
+        default=0,
+        help="train every network for at least this many steps, with more epochs for small "
+        "clusters (default 0: exactly --epochs, as the paper)",
+    )
+    p.set_defaults(handler=_cmd_experts)
+
+    p = sub.add_parser(
         "embed",
         help="write encoder features of every building's pre and post crop for a run",
         description="Write WS/runs/RUN/embeddings_pre.npy and embeddings_post.npy (rows aligned "
         "with buildings.parquet), in batches. A CSP run also gets embeddings_loc.npy (its "
         "location encoder on every building's lon/lat) and, with --grid, location_grid.npz "
         "(the location embedding on a lon/lat grid over the event areas, coloured by its "
-        "first three principal components, for the damage map).",
+        "first three principal components, for the damage map); a triplet run gets the "
+        "location embedding of every patch, WS/runs/RUN/embeddings_patch.npy (rows aligned "
+        "with patches.parquet).",
     )
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--run", required=True, help="a trained run")

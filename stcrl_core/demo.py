@@ -6,8 +6,11 @@ embeddings, CSP (a location encoder trained against the frozen ST-CRL
 features, its location embeddings and map grid), a label-budget experiment
 (ST-CRL, untrained, and ST-CRL features with CSP's location prior on the same
 trials), damage predictions for every building (a class-balanced probe on the
-ST-CRL features) and 2-D projections. Every
-number the app then shows comes from this real training and evaluation.
+ST-CRL features) and 2-D projections; then Inria-format tiles of three cities
+cut into patches, a triplet location embedding run, and k = 3 and k = 5 expert
+segmentation networks with their table, and the projections of the location
+embeddings. Every number the app then shows comes from this real training and
+evaluation.
 """
 
 from __future__ import annotations
@@ -37,11 +40,18 @@ class DemoConfig:
     csp_lr: float = 1e-3
     seed: int = 0
     device: str = "auto"
+    inria_tiles_per_city: int = 8
+    inria_size: int = 256
+    patch: int = 64
+    triplet_epochs: int = 5
+    embedding_dim: int = 128
+    experts_k: tuple[int, ...] = (3, 5)
+    experts_epochs: int = 6
+    experts_min_steps: int = 24
 
 
-STAGES = (
-    "data", "ingest", "pretrain", "baseline", "embed", "csp", "budget", "predict", "project",
-)  # fmt: skip
+STAGES = ("data", "ingest", "pretrain", "baseline", "embed", "csp", "budget", "predict",
+          "project", "inria", "triplet", "experts")  # fmt: skip
 
 
 def build_demo(
@@ -172,9 +182,20 @@ def build_demo(
     results["predictions"] = predict_damage(ws_path, "stcrl", device=config.device)
     timings["predict"] = time.perf_counter() - t
     t = stage(8, "2-D projections")
-    for run in ("stcrl", "untrained"):
-        compute_projection(ws_path, run, "post", "umap", seed=config.seed, progress=inner)
+    for run, view in (("stcrl", "post"), ("untrained", "post"), ("csp", "loc")):
+        compute_projection(ws_path, run, view, "umap", seed=config.seed, progress=inner)
     timings["project"] = time.perf_counter() - t
+    t = stage(9, "Inria-format tiles and patches")
+    inria_stage(ws_path, data_path / "inria", config, inner)
+    timings["inria"] = time.perf_counter() - t
+    t = stage(10, "triplet location embeddings")
+    results["location_knn"] = triplet_stage(ws_path, config, inner)
+    # the explorer opens the location embeddings at once too
+    compute_projection(ws_path, "triplet", "patch", "umap", seed=config.seed, progress=inner)
+    timings["triplet"] = time.perf_counter() - t
+    t = stage(11, "expert segmentation networks")
+    results["experts"] = experts_stage(ws_path, config, inner)
+    timings["experts"] = time.perf_counter() - t
     progress(len(STAGES), len(STAGES), "done")
     summary = {
         "config": asdict(config),
@@ -184,3 +205,80 @@ def build_demo(
     }
     atomic_write_json(ws_path / "demo.json", summary)
     return summary
+
+
+def inria_stage(
+    ws_path: Path, inria_path: Path, config: DemoConfig, progress: ProgressCallback
+) -> None:
+    """Inria-format tiles of three cities, cut into small patches (kept when present)."""
+    from stcrl_core.data.patch_ingest import InriaIngestConfig, ingest_inria
+    from stcrl_core.data.patches import has_patches
+    from stcrl_core.data.synthetic_inria import DEMO_CITIES, generate_inria
+
+    if not (inria_path / "synthetic_inria.json").exists():
+        generate_inria(
+            inria_path,
+            cities=DEMO_CITIES,
+            tiles_per_city=config.inria_tiles_per_city,
+            size=config.inria_size,
+            seed=config.seed,
+            progress=progress,
+        )
+    if not has_patches(ws_path):
+        ingest_inria(
+            InriaIngestConfig(root=str(inria_path.resolve()), patch=config.patch),
+            ws_path,
+            progress=progress,
+        )
+
+
+def triplet_stage(ws_path: Path, config: DemoConfig, progress: ProgressCallback) -> dict:
+    """A small triplet run (resnet18), its patch embeddings and k-NN location accuracy."""
+    from stcrl_core.embeddings import embed_run
+    from stcrl_core.engine import PretrainConfig, pretrain
+    from stcrl_core.methods.triplet import location_knn_accuracy
+    from stcrl_core.workspace import Workspace
+
+    runs = {r["name"] for r in Workspace.open(ws_path).read_manifest().get("runs", [])}
+    if "triplet" not in runs:
+        settings = PretrainConfig(
+            method="triplet",
+            run="triplet",
+            arch="resnet18",
+            epochs=config.triplet_epochs,
+            batch_size=32,
+            lr=1e-3,
+            weight_decay=5e-4,
+            embedding_dim=config.embedding_dim,
+            seed=config.seed,
+            device=config.device,
+        )
+        pretrain(settings, ws_path, progress=progress)
+    if not (ws_path / "runs" / "triplet" / "embeddings_patch.npy").exists():
+        embed_run(ws_path, "triplet", device=config.device, progress=progress)
+    return location_knn_accuracy(ws_path, "triplet", k=5)
+
+
+def experts_stage(ws_path: Path, config: DemoConfig, progress: ProgressCallback) -> dict:
+    """Small experts (resnet18 U-Nets) for each k; the single network is trained once."""
+    from stcrl_core.methods.experts import ExpertsConfig, run_experts
+
+    out = {}
+    for k in config.experts_k:
+        settings = ExpertsConfig(
+            embedding="triplet",
+            k=k,
+            arch="resnet18",
+            epochs=config.experts_epochs,
+            batch_size=8,
+            lr=1e-3,
+            min_steps=config.experts_min_steps,
+            seed=config.seed,
+            device=config.device,
+        )
+        result = run_experts(settings, ws_path, progress)
+        out[str(k)] = {
+            "id": result["id"],
+            "overall_iou": {s: v["Overall"]["iou"] for s, v in result["setups"].items()},
+        }
+    return out

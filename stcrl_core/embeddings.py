@@ -3,6 +3,8 @@
 A CSP run also gets ``embeddings_loc.npy`` (its location encoder on every
 building's lon/lat, see :mod:`stcrl_core.location_embeddings`); a CSP run
 trained on another run's frozen features gets that run's pre/post features.
+(A ``triplet`` run embeds the segmentation patches instead:
+``embeddings_patch.npy``, see :func:`stcrl_core.methods.triplet.embed_patches`.)
 
 Row i of each array is the building with ``row == i`` in
 ``objects/buildings.parquet``. Crops are read from the memory-mapped arrays in
@@ -28,7 +30,8 @@ from stcrl_core.workspace import Workspace
 
 VIEWS = ("pre", "post")
 LOCATION_VIEW = "loc"
-ALL_VIEWS = (*VIEWS, LOCATION_VIEW)
+PATCH_VIEW = "patch"  # a triplet run's embeddings of the segmentation patches
+ALL_VIEWS = (*VIEWS, LOCATION_VIEW, PATCH_VIEW)
 
 
 def embed_run(
@@ -54,8 +57,12 @@ def embed_run(
         ``{"rows": N, "dim": h, "files": [...]}`` (plus ``"loc_dim"`` for CSP).
     """
     ws = Workspace.open(workspace)
-    dev = resolve_device(device)
     config = read_run_config(ws, run)
+    if config.method == "triplet":  # location embeddings of patches
+        from stcrl_core.methods.triplet import embed_patches
+
+        return embed_patches(ws.path, run, batch_size, device, progress)
+    dev = resolve_device(device)
     out = run_dir(ws, run)
     if config.method == "csp":
         from stcrl_core.location_embeddings import (
@@ -126,15 +133,22 @@ def _embed_crops(
 
 
 def available_views(workspace: str | Path, run: str) -> list[str]:
-    """The embedding views a run has on disk, in the order ``pre``, ``post``, ``loc``."""
+    """The embedding views a run has on disk, in the order ``pre``, ``post``, ``loc``, ``patch``."""
     folder = run_dir(Workspace.open(workspace), run)
     return [v for v in ALL_VIEWS if (folder / f"embeddings_{v}.npy").exists()]
 
 
-def embedded_runs(workspace: str | Path) -> list[str]:
-    """Names of the runs of a workspace whose embeddings are written, sorted."""
+def embedded_runs(workspace: str | Path, buildings_only: bool = False) -> list[str]:
+    """Names of the runs whose embeddings are written, sorted.
+
+    Args:
+        workspace: The workspace.
+        buildings_only: Only runs with building features (``embeddings_post.npy``),
+            not a triplet run's patch embeddings.
+    """
     runs_dir = Workspace.open(workspace).runs_dir
-    return sorted(p.parent.name for p in runs_dir.glob("*/embeddings.json"))
+    pattern = "*/embeddings_post.npy" if buildings_only else "*/embeddings.json"
+    return sorted(p.parent.name for p in runs_dir.glob(pattern))
 
 
 def load_embeddings(workspace: str | Path, run: str, view: str) -> np.ndarray:
@@ -143,14 +157,19 @@ def load_embeddings(workspace: str | Path, run: str, view: str) -> np.ndarray:
     Args:
         workspace: The workspace.
         run: The run.
-        view: ``pre``, ``post`` (image features) or ``loc`` (a CSP run's
-            location embeddings).
+        view: ``pre``, ``post`` (image features), ``loc`` (a CSP run's
+            location embeddings) or ``patch`` (a triplet run's patch embeddings,
+            rows aligned with the patch store instead of the buildings).
 
     Raises:
         RunError: If the run has no embeddings or they do not match the buildings.
     """
     if view not in ALL_VIEWS:
-        raise ValueError(f"view must be 'pre', 'post' or 'loc', got {view!r}")
+        raise ValueError(f"view must be one of {', '.join(ALL_VIEWS)}, got {view!r}")
+    if view == PATCH_VIEW:
+        from stcrl_core.methods.triplet import load_patch_embeddings
+
+        return load_patch_embeddings(workspace, run)
     ws = Workspace.open(workspace)
     path = run_dir(ws, run) / f"embeddings_{view}.npy"
     if not path.exists():

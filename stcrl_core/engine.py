@@ -5,7 +5,11 @@ channels_last, pinned memory and non-blocking copies on CUDA,
 DistributedDataParallel under ``torchrun``, a checkpoint every epoch (atomic,
 state dicts only, loaded with ``weights_only=True``), exact ``--resume``
 (model, optimiser, scheduler, RNG, epoch), ``metrics.jsonl`` and progress
-reports. What is trained is a :class:`Task` (see ``stcrl_core.methods``).
+reports. What is trained is a :class:`Task` (see ``stcrl_core.methods``); a task
+trains on the building crops by default, or on its own data (``load_data``, e.g.
+the segmentation patches of the triplet task) with its own optimiser
+(``build_optimizer``, ``lr_factor``) when it defines them; ``prepare`` runs
+before training (e.g. the CSP task loading frozen features).
 
 Reproducibility: the model is initialised from ``seed``; each epoch draws its
 batches and augmentations from a generator seeded by ``(seed, epoch, rank)``,
@@ -35,7 +39,7 @@ from stcrl_core.errors import StcrlError
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 
-METHODS = ("stcrl", "simclr", "random", "supervised", "csp")
+METHODS = ("stcrl", "simclr", "random", "supervised", "csp", "triplet")
 # Settings that may change when a run is resumed; any other difference is refused.
 RESUMABLE_CHANGES = ("epochs", "device", "workers")
 
@@ -50,11 +54,13 @@ class PretrainConfig:
 
     Attributes:
         method: ``stcrl`` (the paper's loss), ``simclr`` (NT-Xent on the same
-            pairs), ``random`` (the encoder untrained) or ``supervised``
-            (trained from scratch on damage labels) or ``csp`` (image-location
-            contrastive pretraining, see ``stcrl_core.methods.csp``).
+            pairs), ``random`` (the encoder untrained), ``supervised``
+            (trained from scratch on damage labels), ``csp`` (image-location
+            contrastive pretraining, see ``stcrl_core.methods.csp``) or
+            ``triplet`` (the location embedding network of the experts paper,
+            on segmentation patches).
         run: Run name (folder under ``WS/runs/``).
-        arch: Encoder architecture (``resnet18``, ``resnet34``, ``resnet50``).
+        arch: Encoder architecture (``resnet18``, ``resnet34``, ``resnet50``, ``resnet101``).
         epochs: Training epochs (0 for ``random``).
         batch_size: Global batch size (buildings per step).
         lr: SGD learning rate (cosine-annealed per step).
@@ -81,6 +87,8 @@ class PretrainConfig:
         csp_weight_random: Weight of the random-location loss.
         csp_weight_simcse: Weight of the SimCSE loss.
         csp_random_locations: Random negative locations per image.
+        embedding_dim: ``triplet`` only: size of the location embedding.
+        margin: ``triplet`` only: triplet margin (on the 1 - cosine distance).
     """
 
     method: str
@@ -110,6 +118,8 @@ class PretrainConfig:
     csp_weight_random: float = 1.0
     csp_weight_simcse: float = 1.0
     csp_random_locations: int = 1
+    embedding_dim: int = 2048
+    margin: float = 0.2
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -239,7 +249,16 @@ def get_task(method: str) -> Task:
         from stcrl_core.methods.csp import CSPTask
 
         return CSPTask()
+    if method == "triplet":
+        from stcrl_core.methods.triplet import TripletTask
+
+        return TripletTask()
     raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def cosine_factor(step: int, total_steps: int) -> float:
+    """Cosine annealing of the learning rate over the run (factor of the base rate)."""
+    return 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
 
 
 def epoch_generator(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
@@ -330,8 +349,11 @@ def pretrain(
             on resume.
     """
     ws = Workspace.open(workspace)
-    table = ws.buildings()
     task = get_task(config.method)
+    if hasattr(task, "load_data"):  # a task with its own data (e.g. segmentation patches)
+        table, dataset = task.load_data(ws)
+    else:
+        table, dataset = ws.buildings(), BuildingCrops(ws, task.views)
     if hasattr(task, "prepare"):
         task.prepare(ws, config)
     out = run_dir(ws, config.run)
@@ -358,11 +380,12 @@ def pretrain(
         if config.seed is not None:
             torch.cuda.manual_seed_all(config.seed)
     rows = task.training_rows(table, config)
-    dataset = BuildingCrops(ws, task.views)
     steps_per_epoch = len(
-        task.epoch_batches(rows, dataset.damage, config, epoch_generator(config.seed, 0))
+        task.epoch_batches(rows, dataset.labels, config, epoch_generator(config.seed, 0))
     )
     total_steps = steps_per_epoch * config.epochs
+    # a task may bring its own optimiser and learning-rate factor (default: cosine)
+    factor = getattr(task, "lr_factor", cosine_factor)
     if hasattr(task, "build_optimizer"):
         optimizer = task.build_optimizer(model, config)
     else:
@@ -372,10 +395,7 @@ def pretrain(
             momentum=config.momentum,
             weight_decay=config.weight_decay,
         )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / max(total_steps, 1))),
-    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: factor(s, total_steps))
     start_epoch = 0
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
@@ -403,7 +423,7 @@ def pretrain(
     for epoch in range(start_epoch, config.epochs):
         model.train()
         batches = task.epoch_batches(
-            rows, dataset.damage, config, epoch_generator(config.seed, epoch)
+            rows, dataset.labels, config, epoch_generator(config.seed, epoch)
         )
         if dist.world > 1:  # equal local shares, so gathered batches line up
             batches = [b[: len(b) - len(b) % dist.world] for b in batches]

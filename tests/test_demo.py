@@ -15,6 +15,8 @@ from stcrl_core.demo import STAGES, DemoConfig, build_demo
 from stcrl_core.maps.damage import export_buildings, load_map_table
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
+INRIA = {"inria_tiles_per_city": 6, "inria_size": 128, "triplet_epochs": 1, "experts_k": (2,),
+         "experts_epochs": 1}  # fmt: skip
 pytestmark = pytest.mark.slow
 
 
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.slow
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("demo")
     config = DemoConfig(
-        scenes_per_event=2, size=320, epochs=1, batch_size=32, budgets=(4, 8), trials=2
+        scenes_per_event=2, size=320, epochs=1, batch_size=32, budgets=(4, 8), trials=2, **INRIA
     )
     reports = []
     build_demo(root / "ws", root / "data", config, lambda d, t, m: reports.append((d, t, m)))
@@ -37,7 +39,7 @@ def test_demo_builds_every_artifact(demo: Path) -> None:
     summary = json.loads((demo / "demo.json").read_text())
     assert set(summary["seconds"]) == set(STAGES)
     manifest = json.loads((demo / "workspace.json").read_text())
-    assert {r["name"] for r in manifest["runs"]} == {"stcrl", "untrained", "csp"}
+    assert {r["name"] for r in manifest["runs"]} == {"stcrl", "untrained", "csp", "triplet"}
     for run in ("stcrl", "untrained", "csp"):
         assert (demo / "runs" / run / "embeddings_post.npy").exists()
     assert (demo / "runs" / "csp" / "embeddings_loc.npy").exists()
@@ -46,14 +48,28 @@ def test_demo_builds_every_artifact(demo: Path) -> None:
     assert set(curves["run"]) == {"stcrl", "untrained", "csp+loc"}
     assert len(list((demo / "experiments").glob("*/curves.png"))) == 1
     assert (demo / "predictions" / "stcrl-lr.parquet").exists()
-    assert len(list((demo / "projections").glob("*.npy"))) == 2
+    assert len(list((demo / "projections").glob("*.npy"))) == 4  # stcrl, untrained, csp, triplet
     # finished stages are kept: a second build only re-reads them
     again = build_demo(
         demo,
         demo.with_name("data"),
-        DemoConfig(scenes_per_event=2, size=320, epochs=1, batch_size=32, budgets=(4, 8), trials=2),
-    )
+        DemoConfig(
+            scenes_per_event=2, size=320, epochs=1, batch_size=32, budgets=(4, 8), trials=2,
+            **INRIA,
+        ),
+    )  # fmt: skip
     assert again["seconds"]["pretrain"] < 1.0 and again["seconds"]["csp"] < 1.0
+    assert again["seconds"]["triplet"] < 5.0 and again["seconds"]["experts"] < 5.0
+
+
+def test_demo_builds_the_experts_artifacts(demo: Path) -> None:
+    summary = json.loads((demo / "demo.json").read_text())
+    assert (demo / "patches" / "patches.parquet").exists()
+    assert (demo / "runs" / "triplet" / "embeddings_patch.npy").exists()
+    assert 0 <= summary["results"]["location_knn"]["overall"] <= 1
+    exp_id = summary["results"]["experts"]["2"]["id"]
+    table = pd.read_csv(demo / "experts" / exp_id / "table.csv", index_col=0)
+    assert list(table.index) == ["routed experts", "single network", "random expert"]
 
 
 def test_exports(demo: Path) -> None:
@@ -78,6 +94,7 @@ def test_exports(demo: Path) -> None:
         "app_pages/1_Damage_Map.py",
         "app_pages/2_Embedding_Explorer.py",
         "app_pages/3_Label_Budget.py",
+        "app_pages/4_Experts.py",
     ],
 )
 def test_every_page_runs_on_the_demo(demo: Path, page: str | None, monkeypatch) -> None:
@@ -92,8 +109,11 @@ def test_every_page_runs_on_the_demo(demo: Path, page: str | None, monkeypatch) 
     if page == "app_pages/2_Embedding_Explorer.py":
         assert not at.info  # the demo ships its projections: the scatter opens at once
         assert {m.label for m in at.metric} >= {"Points", "Silhouette (k=5)"}
-        at.selectbox(key="explorer_run").set_value("untrained").run()
-        assert not at.exception and not at.info
+        for run in ("untrained", "csp", "triplet"):
+            at.selectbox(key="explorer_run").set_value(run).run()
+            assert not at.exception and not at.info, run
+    elif page == "app_pages/4_Experts.py":
+        assert at.title[0].value == "Experts" and at.get("plotly_chart")
     elif page == "app_pages/3_Label_Budget.py":
         assert at.selectbox[0].label == "Features"  # the form, then the stored experiment
         assert any(s.label == "Experiment" for s in at.selectbox)

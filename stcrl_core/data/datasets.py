@@ -31,6 +31,11 @@ class BuildingCrops(Dataset):
         self.crops = {v: workspace.crops(v) for v in self.views}
         self.damage = workspace.buildings()["damage"].to_numpy().astype(np.int64)
 
+    @property
+    def labels(self) -> np.ndarray:
+        """Per-row labels a task's batching may use (the damage classes)."""
+        return self.damage
+
     def __len__(self) -> int:
         return len(self.damage)
 

@@ -29,7 +29,9 @@ from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 
 METHODS = ("umap", "tsne", "pca")
-VIEWS = ("pre", "post", "post-pre", "loc")  # loc: a CSP run's location embeddings
+# loc: a CSP run's location embeddings of the buildings; patch: a triplet run's embeddings
+# of the segmentation patches (rows aligned with patches.parquet, not the buildings)
+VIEWS = ("pre", "post", "post-pre", "loc", "patch")
 # Bumped when the algorithm behind a method changes, so stored projections are redone.
 ALGORITHM_VERSION = 2
 PCA_DIMS = 50
@@ -49,7 +51,7 @@ def projection_key(run: str, view: str, method: str, params: dict[str, Any]) -> 
 
 def view_features(workspace: str | Path, run: str, view: str) -> np.ndarray:
     """The embedding of one view of every building (``post-pre``: the difference;
-    ``loc``: a CSP run's location embeddings)."""
+    ``loc``: a CSP run's location embeddings) or, for ``patch``, of every patch."""
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
     if view == "post-pre":
@@ -68,6 +70,16 @@ def projection_views(workspace: str | Path, run: str) -> list[str]:
     if len(views) == 2:
         views.append("post-pre")
     return views + [v for v in have if v not in ("pre", "post")]
+
+
+def point_count(workspace: str | Path, view: str) -> int:
+    """How many points a projection of ``view`` has: patches for ``patch``, else buildings."""
+    ws = Workspace.open(workspace)
+    if view == "patch":
+        from stcrl_core.data.patches import load_patches
+
+        return len(load_patches(ws.path)[0])
+    return len(ws.buildings())
 
 
 def reduce_dims(x: np.ndarray, dims: int = PCA_DIMS, seed: int = 0) -> np.ndarray:
@@ -212,7 +224,7 @@ def stored_projection(
     if not (path.exists() and meta_path.exists()):
         return None
     coords = np.load(path)
-    if coords.shape[0] != len(ws.buildings()):
+    if coords.shape[0] != point_count(ws.path, view):
         return None
     return coords, {**json.loads(meta_path.read_text()), "cached": True}
 

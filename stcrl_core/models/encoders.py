@@ -20,6 +20,7 @@ ARCHS: dict[str, tuple[type[nn.Module] | object, int]] = {
     "resnet18": (models.resnet18, 512),
     "resnet34": (models.resnet34, 512),
     "resnet50": (models.resnet50, 2048),
+    "resnet101": (models.resnet101, 2048),
 }
 
 
@@ -38,7 +39,7 @@ def build_encoder(arch: str = "resnet18", weights: str | Path | None = None) -> 
     """A ResNet without its last (classification) layer: images -> ``(B, h)`` features.
 
     Args:
-        arch: ``resnet18``, ``resnet34`` or ``resnet50``.
+        arch: ``resnet18``, ``resnet34``, ``resnet50`` or ``resnet101``.
         weights: Optional local state-dict file (torchvision ResNet keys, with or
             without ``fc.*``); loaded with ``weights_only=True``.
 

@@ -1,0 +1,357 @@
+"""Location-specific triplet embeddings of image patches (the experts paper, seed 001).
+
+Reference: "Learning location-specific embeddings ... for building footprint
+segmentation" (seed 001 in ``/work/shared/seeds``; settings in REFERENCE.md):
+an autoencoder with a ResNet-34 encoder, trained with a SmoothL1 reconstruction
+loss, plus an embedding branch on the bottleneck (5x5 average pooling and two
+fully connected layers, a 2048-d embedding) trained with the triplet margin
+loss (Balntas et al., BMVC 2016), eq. (1)::
+
+    L_triplet = max( d(y_a, y_p) - d(y_a, y_n) + margin, 0 ),  d(u, v) = 1 - cos(u, v)
+
+where the anchor ``a`` and positive ``p`` come from the same location and the
+negative ``n`` from another. The network is trained end to end on the sum of
+both losses.
+
+Choices where the paper is silent: triplets are mined within each batch
+(Hermans et al., "In Defense of the Triplet Loss", 2017): every valid
+(anchor, positive, negative) of the batch (``mining="all"``, the default) or
+the hardest positive and negative of each anchor (``"hard"``); the margin is
+0.2. On a 512 px patch the paper's 5x5 pooling of the 16 x 16 bottleneck gives
+about a 3 x 3 grid; here the bottleneck is average-pooled to a 3 x 3 grid
+whatever the patch size, so small patches (64 px in the demo) work with the
+same layers. The autoencoder has no skip connections, so the bottleneck has to
+hold the image.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stcrl_core.data.augment import normalise, to_float
+from stcrl_core.data.datasets import cut_batches
+from stcrl_core.data.patches import PatchImages
+from stcrl_core.models.unet import ResNetTrunk, UNetDecoder
+from stcrl_core.progress import ProgressCallback, no_progress
+from stcrl_core.workspace import Workspace
+
+if TYPE_CHECKING:
+    from stcrl_core.engine import PretrainConfig
+
+POOL_GRID = 3
+MINING = ("all", "hard")
+
+
+def cosine_distances(z: torch.Tensor) -> torch.Tensor:
+    """``(N, N)`` matrix of ``1 - cos(z_i, z_j)`` (computed in at least float32)."""
+    u = F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=1)
+    return 1 - u @ u.T
+
+
+def triplet_margin_loss(
+    z: torch.Tensor, labels: torch.Tensor, margin: float = 0.2, mining: str = "all"
+) -> torch.Tensor:
+    """Triplet margin loss with cosine distance, triplets mined within the batch (eq. 1).
+
+    Args:
+        z: ``(N, d)`` embeddings (need not be normalised).
+        labels: ``(N,)`` location of each embedding; anchor and positive share
+            one, the negative has another.
+        margin: The margin (>= 0).
+        mining: ``"all"``: mean over every valid triplet of the batch;
+            ``"hard"``: for each anchor with a positive and a negative, its
+            farthest positive and nearest negative, mean over those anchors.
+
+    Returns:
+        The scalar loss (0, with a gradient, when the batch has no valid triplet).
+
+    Raises:
+        ValueError: On a shape mismatch, a negative margin or unknown mining.
+    """
+    if z.ndim != 2 or labels.shape != (z.shape[0],):
+        raise ValueError(
+            f"z must be (N, d) and labels (N,), got {tuple(z.shape)} and {tuple(labels.shape)}"
+        )
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    if mining not in MINING:
+        raise ValueError(f"mining must be one of {MINING}, got {mining!r}")
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        d = cosine_distances(z)
+        same = labels[:, None] == labels[None, :]
+        eye = torch.eye(len(labels), dtype=torch.bool, device=z.device)
+        positive, negative = same & ~eye, ~same
+        if mining == "hard":
+            valid = positive.any(1) & negative.any(1)
+            if not valid.any():
+                return z.sum() * 0.0
+            hardest_pos = d.masked_fill(~positive, float("-inf")).amax(1)
+            hardest_neg = d.masked_fill(~negative, float("inf")).amin(1)
+            return F.relu(hardest_pos - hardest_neg + margin)[valid].mean()
+        valid = positive[:, :, None] & negative[:, None, :]  # (anchor, positive, negative)
+        if not valid.any():
+            return z.sum() * 0.0
+        losses = F.relu(d[:, :, None] - d[:, None, :] + margin)
+        return losses[valid].mean()
+
+
+class LocationEncoder(nn.Module):
+    """Images -> location embedding: the ResNet trunk and the embedding branch.
+
+    Args:
+        arch: Encoder architecture (ResNet-34 in the paper).
+        embedding_dim: Size of the embedding (2048 in the paper).
+        weights: Optional local weights file for the ResNet.
+    """
+
+    def __init__(
+        self, arch: str = "resnet34", embedding_dim: int = 2048, weights: str | None = None
+    ) -> None:
+        super().__init__()
+        self.trunk = ResNetTrunk(arch, weights)
+        channels = self.trunk.channels[-1]
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(POOL_GRID),
+            nn.Flatten(),
+            nn.Linear(channels * POOL_GRID * POOL_GRID, embedding_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(embedding_dim, embedding_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(x)[-1])
+
+
+class TripletNet(nn.Module):
+    """The embedding network: autoencoder plus embedding branch on its bottleneck.
+
+    ``forward`` returns ``(reconstruction, embedding)``; ``encoder`` alone maps
+    images to embeddings.
+    """
+
+    def __init__(
+        self, arch: str = "resnet34", embedding_dim: int = 2048, weights: str | None = None
+    ) -> None:
+        super().__init__()
+        self.encoder = LocationEncoder(arch, embedding_dim, weights)
+        self.decoder = UNetDecoder(self.encoder.trunk.channels, out_channels=3, skips=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.encoder.trunk(x)
+        return self.decoder(features), self.encoder.head(features[-1])
+
+
+def random_flips(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip each image (and, given the same draws, its mask) horizontally and vertically at random.
+
+    Args:
+        x: ``(B, C, H, W)`` tensor.
+        generator: CPU generator for the draws.
+    """
+    flips = torch.randint(0, 2, (x.shape[0], 2), generator=generator).to(x.device).bool()
+    x = torch.where(flips[:, 0, None, None, None], x.flip(-1), x)
+    return torch.where(flips[:, 1, None, None, None], x.flip(-2), x)
+
+
+def patch_input(images: torch.Tensor) -> torch.Tensor:
+    """``(B, P, P, 3)`` uint8 patches -> normalised ``(B, 3, P, P)`` float."""
+    return normalise(to_float(images))
+
+
+class TripletTask:
+    """Trains the embedding network on the training patches of the patch store."""
+
+    views = ("image",)
+
+    def load_data(self, workspace: Workspace) -> tuple[pd.DataFrame, PatchImages]:
+        """The patch table and the patch dataset (labels: location codes)."""
+        dataset = PatchImages(workspace)
+        return dataset.table, dataset
+
+    def build_model(self, config: PretrainConfig) -> TripletNet:
+        """Autoencoder + embedding branch with ``config.arch`` and ``config.embedding_dim``."""
+        return TripletNet(config.arch, config.embedding_dim, config.weights)
+
+    def training_rows(self, table: pd.DataFrame, config: PretrainConfig) -> np.ndarray:
+        """The ``train`` patches."""
+        return np.flatnonzero((table["split"] == "train").to_numpy())
+
+    def epoch_batches(
+        self,
+        rows: np.ndarray,
+        labels: np.ndarray,
+        config: PretrainConfig,
+        generator: torch.Generator,
+    ) -> list[np.ndarray]:
+        """Shuffled full batches (triplets are mined inside each)."""
+        return cut_batches(rows[torch.randperm(len(rows), generator=generator).numpy()],
+                           config.batch_size)  # fmt: skip
+
+    def build_optimizer(self, model: nn.Module, config: PretrainConfig) -> torch.optim.Optimizer:
+        """Adam with ``config.lr`` and ``config.weight_decay`` (as the paper's networks)."""
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    @staticmethod
+    def lr_factor(step: int, total_steps: int) -> float:
+        """The "poly" policy: ``(1 - step / total) ** 0.9``."""
+        return poly_factor(step, total_steps)
+
+    def step(
+        self,
+        model: nn.Module,
+        batch: dict[str, torch.Tensor],
+        config: PretrainConfig,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Reconstruction + triplet loss of one batch, with both parts and distances."""
+        x = random_flips(patch_input(batch["image"]), generator)
+        if x.is_cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        reconstruction, z = model(x)
+        recon_loss = F.smooth_l1_loss(reconstruction.float(), x.float())
+        labels = batch["location"]
+        trip_loss = triplet_margin_loss(z, labels, config.margin)
+        with torch.no_grad():
+            d = cosine_distances(z.float())
+            same = labels[:, None] == labels[None, :]
+            off = ~torch.eye(len(labels), dtype=torch.bool, device=d.device)
+            stats = {
+                "reconstruction": float(recon_loss.detach()),
+                "triplet": float(trip_loss.detach()),
+                "pos_dist": float(d[same & off].mean()) if (same & off).any() else float("nan"),
+                "neg_dist": float(d[~same].mean()) if (~same).any() else float("nan"),
+            }
+        return recon_loss + trip_loss, stats
+
+
+def poly_factor(step: int, total_steps: int, power: float = 0.9) -> float:
+    """Learning-rate factor of the "poly" policy ``(1 - step / total) ** power``."""
+    return (1 - min(step, total_steps) / max(total_steps, 1)) ** power
+
+
+def embed_patches(
+    workspace: str | Path,
+    run: str,
+    batch_size: int = 64,
+    device: str = "auto",
+    progress: ProgressCallback = no_progress,
+) -> dict[str, Any]:
+    """Write the location embedding of every patch: ``WS/runs/<run>/embeddings_patch.npy``.
+
+    Row i is the patch with ``row == i`` (float32, N x embedding_dim), written
+    through a memory map into a temporary file and moved into place when done.
+
+    Returns:
+        ``{"rows": N, "dim": D, "run": run, "files": ["embeddings_patch.npy"], "kind": "patch"}``.
+    """
+    from stcrl_core.atomic import atomic_path, atomic_write_json
+    from stcrl_core.data.patches import load_patches
+    from stcrl_core.engine import load_encoder, resolve_device, run_dir
+
+    ws = Workspace.open(workspace)
+    dev = resolve_device(device)
+    encoder, config = load_encoder(ws.path, run, dev)
+    if dev.type == "cuda":
+        encoder = encoder.to(memory_format=torch.channels_last)
+    _, images, _ = load_patches(ws.path)
+    n = len(images)
+    out = run_dir(ws, run)
+    target = out / "embeddings_patch.npy"
+    with atomic_path(target) as tmp:
+        arr = np.lib.format.open_memmap(
+            tmp, mode="w+", dtype=np.float32, shape=(n, config.embedding_dim)
+        )
+        arr[:] = 0
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            arr[start:stop] = embed_images(encoder, np.asarray(images[start:stop]), dev)
+            progress(stop, n, f"patches {stop}/{n}")
+        arr.flush()
+        del arr
+    info = {"rows": n, "dim": config.embedding_dim, "run": run,
+            "files": [os.path.basename(target)], "kind": "patch"}  # fmt: skip
+    atomic_write_json(out / "embeddings.json", info)
+    return info
+
+
+def embed_images(encoder: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
+    """Embeddings ``(B, D)`` float32 of ``(B, P, P, 3)`` uint8 patches with a location encoder."""
+    x = patch_input(torch.from_numpy(np.array(images, dtype=np.uint8)).to(device))
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    with (
+        torch.inference_mode(),
+        torch.autocast(
+            device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"
+        ),
+    ):
+        return encoder(x).float().cpu().numpy()
+
+
+def load_patch_embeddings(workspace: str | Path, run: str) -> np.ndarray:
+    """Memory-mapped patch embeddings of a triplet run.
+
+    Raises:
+        RunError: If the run has none or they do not match the patch store.
+    """
+    from stcrl_core.data.patches import load_patches
+    from stcrl_core.engine import RunError, run_dir
+
+    ws = Workspace.open(workspace)
+    path = run_dir(ws, run) / "embeddings_patch.npy"
+    if not path.exists():
+        raise RunError(
+            f"run {run!r} has no patch embeddings yet; run "
+            f"`stcrl embed --workspace {ws.path} --run {run}`"
+        )
+    arr = np.load(path, mmap_mode="r")
+    table, _, _ = load_patches(ws.path)
+    if arr.shape[0] != len(table):
+        raise RunError(
+            f"{path} has {arr.shape[0]} rows but the workspace has {len(table)} patches "
+            f"(re-ingested?); re-run `stcrl embed --workspace {ws.path} --run {run}`"
+        )
+    return arr
+
+
+def location_knn_accuracy(workspace: str | Path, run: str, k: int = 5) -> dict[str, Any]:
+    """How well a run's embedding separates locations: k-NN location accuracy.
+
+    A k-nearest-neighbour classifier (cosine distance) fitted on the embeddings
+    of the ``train`` patches predicts the location of every ``val`` patch.
+
+    Returns:
+        ``{"k", "overall", "per_location": {location: accuracy}, "chance", "train", "val"}``
+        (``chance``: accuracy of always answering the most frequent location).
+    """
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from stcrl_core.data.patches import load_patches
+
+    table, _, _ = load_patches(workspace)
+    z = np.asarray(load_patch_embeddings(workspace, run), dtype=np.float32)
+    train = (table["split"] == "train").to_numpy()
+    val = ~train
+    if not train.any() or not val.any():
+        raise ValueError("need both train and val patches for a k-NN location accuracy")
+    locations = table["location"].to_numpy()
+    knn = KNeighborsClassifier(n_neighbors=min(k, int(train.sum())), metric="cosine")
+    predicted = knn.fit(z[train], locations[train]).predict(z[val])
+    correct = pd.Series(predicted == locations[val], index=table.index[val])
+    per_location = correct.groupby(table.loc[val, "location"]).mean()
+    return {
+        "k": k,
+        "overall": float(correct.mean()),
+        "per_location": {str(loc): float(v) for loc, v in per_location.items()},
+        "chance": float(pd.Series(locations[val]).value_counts(normalize=True).iloc[0]),
+        "train": int(train.sum()),
+        "val": int(val.sum()),
+    }
