@@ -16,31 +16,31 @@ CLASS_LABELS = {code: DAMAGE_NAMES[code] for code in (0, 1, 2, 3, -1)}
 
 
 @st.cache_data(show_spinner="Loading buildings…", max_entries=4)
-def map_table(path: str, prediction: str | None, _stamp: tuple) -> pd.DataFrame:
+def map_table(path: str, prediction: str | None, stamps: tuple) -> pd.DataFrame:
     return damage.load_map_table(path, prediction)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def deck_frame(
-    path: str, prediction: str | None, color_by: str, polygons: bool, rows: tuple, _stamp: tuple
+    path: str, prediction: str | None, color_by: str, polygons: bool, rows: tuple, stamps: tuple
 ):
-    table = map_table(path, prediction, _stamp)
+    table = map_table(path, prediction, stamps)
     return damage.deck_records(table.iloc[list(rows)], color_by, polygons)
 
 
 @st.cache_data(show_spinner="Placing the scene imagery…", max_entries=4)
-def basemap(path: str, phase: str, scenes: tuple, _stamp: float) -> list[dict]:
+def basemap(path: str, phase: str, scenes: tuple, stamps: float) -> list[dict]:
     return imagery.basemap_records(path, phase, list(scenes))
 
 
 @st.cache_data(show_spinner="Drawing the location embedding…", max_entries=4)
-def location_bitmaps(path: str, run: str, _stamp: float) -> list[dict]:
+def location_bitmaps(path: str, run: str, stamps: float) -> list[dict]:
     return location_layer.grid_bitmap_records(location_layer.load_location_grid(path, run))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def export_bytes(path: str, prediction: str | None, rows: tuple, fmt: str, _stamp: tuple) -> bytes:
-    return damage.export_buildings(map_table(path, prediction, _stamp).iloc[list(rows)], fmt)
+def export_bytes(path: str, prediction: str | None, rows: tuple, fmt: str, stamps: tuple) -> bytes:
+    return damage.export_buildings(map_table(path, prediction, stamps).iloc[list(rows)], fmt)
 
 
 def legend(color_by: str) -> None:

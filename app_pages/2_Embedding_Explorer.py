@@ -1,4 +1,10 @@
-"""Embedding explorer: 2-D projections of a run's building embeddings, clusters and selections."""
+"""Embedding explorer: 2-D projections of a run's embeddings, clusters and selections.
+
+Building embeddings (ST-CRL, untrained, supervised, a CSP run's image and location
+embeddings) are shown one point per building; a triplet run's location embeddings
+one point per segmentation patch, coloured by location or by the expert it is
+routed to.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +28,11 @@ from stcrl_core.explore.projection import (
 from stcrl_core.explore.scatter import (
     BASE_COLOURS,
     CLASS_ORDER,
+    PATCH_COLOURS,
     class_bar_figure,
     explorer_table,
     pair_image,
+    patch_explorer_table,
     scatter_figure,
     selected_rows,
 )
@@ -38,7 +46,8 @@ CLUSTER = "k-means cluster"
 
 
 @st.cache_data(show_spinner="Reading buildings…", max_entries=8)
-def load_table(path: str, prediction: str | None, _stamp: tuple) -> pd.DataFrame:
+def load_table(path: str, prediction: str | None, stamps: tuple) -> pd.DataFrame:
+    """The explorer's building table (``stamps``: file times, so updates are picked up)."""
     ws = Workspace.open(path)
     predictions = None
     if prediction:
@@ -46,21 +55,126 @@ def load_table(path: str, prediction: str | None, _stamp: tuple) -> pd.DataFrame
     return explorer_table(ws.buildings(), predictions)
 
 
+@st.cache_data(show_spinner="Reading patches…", max_entries=8)
+def load_patch_table(path: str, run: str, stamps: tuple) -> pd.DataFrame:
+    """The patch table with the routing of every experts run trained on ``run``."""
+    from stcrl_core.data.patches import load_patches
+
+    ws = Workspace.open(path)
+    assignments = {}
+    for config_path in sorted((ws.path / "experts").glob("*/config.json")):
+        config = json.loads(config_path.read_text())
+        frame = config_path.parent / "assignments.parquet"
+        if config.get("embedding") == run and frame.exists():
+            label = f"expert (k={config['k']}, {config_path.parent.name[:8]})"
+            assignments[label] = pd.read_parquet(frame)
+    return patch_explorer_table(load_patches(ws.path)[0], assignments)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def load_projection(path: str, key: str, _stamp: float) -> tuple[np.ndarray, dict]:
+def load_projection(path: str, key: str, mtime: float) -> tuple[np.ndarray, dict]:
     folder = Workspace.open(path).path / "projections"
     return np.load(folder / f"{key}.npy"), json.loads((folder / f"{key}.json").read_text())
 
 
 @st.cache_data(show_spinner="Clustering the embeddings…", max_entries=32)
-def load_clusters(
-    path: str, run: str, view: str, k: int, _stamp: float
-) -> tuple[np.ndarray, float]:
+def load_clusters(path: str, run: str, view: str, k: int, mtime: float) -> tuple[np.ndarray, float]:
     clusters = kmeans_clusters(view_features(path, run, view), k)
     return clusters.labels, clusters.silhouette
 
 
-ws = current_workspace()
+def building_details(ws: Workspace, table: pd.DataFrame, rows: np.ndarray) -> None:
+    """One building's crops and facts, or the gallery and make-up of a selection."""
+    by_row = table.set_index("row")
+    if len(rows) == 1:
+        building = by_row.loc[int(rows[0])]
+        st.subheader(f"Building {building['uid']}")
+        cols = st.columns([1, 1, 2])
+        cols[0].image(ws.crops("pre")[int(rows[0])], caption="pre-disaster", width="stretch")
+        cols[1].image(ws.crops("post")[int(rows[0])], caption="post-disaster", width="stretch")
+        facts = {
+            "true class": building["true_class"],
+            "event": building["event"],
+            "disaster type": building["disaster_type"],
+            "split": building["split"],
+            "cluster": building["cluster"],
+        }
+        if "predicted_class" in building:
+            facts["predicted"] = building["predicted_class"]
+        cols[2].table(pd.Series(facts, name="value"))
+        return
+    chosen = by_row.loc[rows]
+    st.subheader(f"{len(rows):,} buildings selected")
+    cols = st.columns(2)
+    counts = chosen["true_class"].value_counts().reindex(CLASS_ORDER, fill_value=0)
+    cols[0].plotly_chart(class_bar_figure(counts), key="explorer_makeup")
+    makeup = pd.DataFrame(
+        {
+            "selected": counts,
+            "share": (counts / len(chosen)).round(3),
+            "share overall": table["true_class"].value_counts(normalize=True).round(3),
+        }
+    ).reindex(CLASS_ORDER)
+    makeup.index.name = "class"
+    cols[1].dataframe(makeup, width="stretch")
+    cols[1].dataframe(
+        chosen["event"].value_counts().rename("buildings").to_frame(), width="stretch"
+    )
+    shown = rows[:GALLERY]
+    pre, post = ws.crops("pre"), ws.crops("post")
+    st.image(
+        [pair_image(pre[int(r)], post[int(r)]) for r in shown],
+        caption=[f"{by_row.at[int(r), 'uid']} · {by_row.at[int(r), 'true_class']}" for r in shown],
+        width=200,
+    )
+    more = f" (first {GALLERY} shown)" if len(rows) > GALLERY else ""
+    st.caption(f"Pre | post crops of the selected buildings{more}.")
+    st.download_button(
+        "Selected buildings (CSV)",
+        chosen.reset_index().drop(columns=["damage"]).to_csv(index=False),
+        "selection.csv",
+        "text/csv",
+    )
+
+
+def patch_details(ws: Workspace, table: pd.DataFrame, rows: np.ndarray) -> None:
+    """One patch's image and mask, or the gallery and make-up of a selection of patches."""
+    from stcrl_core.data.patches import load_patches
+
+    _, images, masks = load_patches(ws.path)
+    by_row = table.set_index("row")
+
+    def with_mask(r: int) -> np.ndarray:
+        mask = np.repeat(np.asarray(masks[r])[..., None] * 255, 3, axis=2).astype(np.uint8)
+        return pair_image(np.asarray(images[r]), mask)
+
+    if len(rows) == 1:
+        patch = by_row.loc[int(rows[0])]
+        st.subheader(f"Patch {patch['patch_id']}")
+        cols = st.columns([2, 2])
+        cols[0].image(with_mask(int(rows[0])), caption="image | building mask", width="stretch")
+        cols[1].table(patch.drop(labels=["tile"]).astype(str).rename("value"))
+        return
+    chosen = by_row.loc[rows]
+    st.subheader(f"{len(rows):,} patches selected")
+    cols = st.columns(2)
+    cols[0].dataframe(
+        chosen["location"].value_counts().rename("patches").to_frame(), width="stretch"
+    )
+    cols[1].dataframe(chosen["split"].value_counts().rename("patches").to_frame(), width="stretch")
+    shown = rows[:GALLERY]
+    st.image(
+        [with_mask(int(r)) for r in shown],
+        caption=[
+            f"{by_row.at[int(r), 'patch_id']} · {by_row.at[int(r), 'location']}" for r in shown
+        ],
+        width=200,
+    )
+    more = f" (first {GALLERY} shown)" if len(rows) > GALLERY else ""
+    st.caption(f"Image | building mask of the selected patches{more}.")
+
+
+ws = current_workspace(need_objects=False)  # a workspace may hold only patches
 path = str(ws.path)
 st.title("Embedding explorer")
 runs = embedded_runs(path)
@@ -70,10 +184,6 @@ if not runs:
         f"`stcrl embed --workspace {path} --run RUN` (or start both from the home page)."
     )
     st.stop()
-predictions = list_predictions(path)
-colour_options = list(BASE_COLOURS)
-colour_options[1:1] = [f"damage (predicted: {p})" for p in predictions]
-colour_options.append(CLUSTER)
 
 cols = st.columns(4)
 run = cols[0].selectbox("Embedding (run)", runs, key="explorer_run")
@@ -86,13 +196,29 @@ view = cols[1].selectbox(
     views,
     index=views.index("post") if "post" in views else 0,
     key="explorer_view",
-    help="pre/post: image features of the crops; post-pre: their difference; "
-    "loc: a CSP run's location embedding of each building's lon/lat.",
+    help="pre/post: image features of the crops; post-pre: their difference; loc: a CSP "
+    "run's location embedding of each building; patch: a triplet run's location embedding "
+    "of each segmentation patch.",
 )
 method = cols[2].selectbox(
     "Projection", METHODS, format_func=str.upper, key="explorer_method", help="UMAP by default"
 )
-colour_by = cols[3].selectbox("Colour by", colour_options, key="explorer_colour")
+patches = view == "patch"
+try:
+    if patches:
+        table = load_patch_table(
+            path, run, (stamp(ws.path / "patches" / "patches.parquet"), stamp(ws.path / "experts"))
+        )
+        colour_columns = {**PATCH_COLOURS, **{c: c for c in table if c.startswith("expert (")}}
+    else:
+        predictions = list_predictions(path)
+        colour_columns = dict(BASE_COLOURS)
+        for name in predictions:
+            colour_columns[f"damage (predicted: {name})"] = "predicted_class"
+except (StcrlError, ValueError) as exc:
+    st.error(str(exc))
+    st.stop()
+colour_by = cols[3].selectbox("Colour by", [*colour_columns, CLUSTER], key="explorer_colour")
 with st.expander("Projection settings"):
     params = dict(DEFAULT_PARAMS[method])
     if method == "umap":
@@ -111,16 +237,19 @@ k = st.slider(
     help="Clusters are found in the embedding space, not in the 2-D picture.",
 )
 
-prediction = colour_by.split(": ", 1)[1][:-1] if colour_by.startswith("damage (predicted") else None
-table_stamp = (
-    stamp(ws.path / "objects" / "buildings.parquet"),
-    stamp(ws.path / "predictions" / f"{prediction}.parquet") if prediction else 0.0,
-)
-try:
-    table = load_table(path, prediction, table_stamp)
-except (StcrlError, ValueError) as exc:
-    st.error(str(exc))
-    st.stop()
+if not patches:
+    prediction = (
+        colour_by.split(": ", 1)[1][:-1] if colour_by.startswith("damage (predicted") else None
+    )
+    stamps = (
+        stamp(ws.path / "objects" / "buildings.parquet"),
+        stamp(ws.path / "predictions" / f"{prediction}.parquet") if prediction else 0.0,
+    )
+    try:
+        table = load_table(path, prediction, stamps)
+    except (StcrlError, ValueError) as exc:
+        st.error(str(exc))
+        st.stop()
 key = stored_projection_key(run, view, method, **params)
 npy = ws.path / "projections" / f"{key}.npy"
 job_args = {"run": run, "view": view, "method": method, **params}
@@ -161,8 +290,9 @@ if not npy.exists():
 
 coords, meta = load_projection(path, key, stamp(npy))
 if len(coords) != len(table):
+    what = "patches" if patches else "buildings"
     st.error(
-        f"{npy} has {len(coords)} points but the workspace has {len(table)} buildings "
+        f"{npy} has {len(coords)} points but the workspace has {len(table)} {what} "
         f"(re-ingested?); delete it or run `stcrl project --workspace {path} --run {run}`."
     )
     st.stop()
@@ -180,13 +310,15 @@ def clusters_or_stop() -> tuple[np.ndarray, float]:
 labels, silhouette = clusters_or_stop() if colour_by == CLUSTER else (None, None)
 if labels is not None:
     table["cluster"] = labels.astype(str)
-
-column = "cluster" if colour_by == CLUSTER else BASE_COLOURS.get(colour_by, "predicted_class")
+column = "cluster" if colour_by == CLUSTER else colour_columns[colour_by]
 hover = None
 if len(table) <= HOVER_LIMIT:
-    hover = {"building": table["uid"], "class": table["true_class"], "event": table["event"]}
-    if "predicted_class" in table:
-        hover["predicted"] = table["predicted_class"]
+    if patches:
+        hover = {"patch": table["patch_id"], "location": table["location"], "split": table["split"]}
+    else:
+        hover = {"building": table["uid"], "class": table["true_class"], "event": table["event"]}
+        if "predicted_class" in table:
+            hover["predicted"] = table["predicted_class"]
 figure = scatter_figure(
     coords, table[column], table["row"].to_numpy(), hover=hover, title=colour_by
 )
@@ -211,60 +343,19 @@ if labels is None:  # clusters are still needed for the summary: found after the
     table["cluster"] = labels.astype(str)
 silhouette_slot.metric(f"Silhouette (k={k})", f"{silhouette:.3f}")
 rows = selected_rows(event)
-by_row = table.set_index("row")
-if len(rows) == 1:
-    building = by_row.loc[int(rows[0])]
-    st.subheader(f"Building {building['uid']}")
-    cols = st.columns([1, 1, 2])
-    cols[0].image(ws.crops("pre")[int(rows[0])], caption="pre-disaster", width="stretch")
-    cols[1].image(ws.crops("post")[int(rows[0])], caption="post-disaster", width="stretch")
-    facts = {
-        "true class": building["true_class"],
-        "event": building["event"],
-        "disaster type": building["disaster_type"],
-        "split": building["split"],
-        "cluster": building["cluster"],
-    }
-    if "predicted_class" in building:
-        facts["predicted"] = building["predicted_class"]
-    cols[2].table(pd.Series(facts, name="value"))
-elif len(rows) > 1:
-    chosen = by_row.loc[rows]
-    st.subheader(f"{len(rows):,} buildings selected")
-    cols = st.columns(2)
-    counts = chosen["true_class"].value_counts().reindex(CLASS_ORDER, fill_value=0)
-    cols[0].plotly_chart(class_bar_figure(counts), key="explorer_makeup")
-    makeup = pd.DataFrame(
-        {
-            "selected": counts,
-            "share": (counts / len(chosen)).round(3),
-            "share overall": table["true_class"].value_counts(normalize=True).round(3),
-        }
-    ).reindex(CLASS_ORDER)
-    makeup.index.name = "class"
-    cols[1].dataframe(makeup, width="stretch")
-    cols[1].dataframe(
-        chosen["event"].value_counts().rename("buildings").to_frame(), width="stretch"
-    )
-    shown = rows[:GALLERY]
-    pre, post = ws.crops("pre"), ws.crops("post")
-    st.image(
-        [pair_image(pre[int(r)], post[int(r)]) for r in shown],
-        caption=[f"{by_row.at[int(r), 'uid']} · {by_row.at[int(r), 'true_class']}" for r in shown],
-        width=200,
-    )
-    more = f" (first {GALLERY} shown)" if len(rows) > GALLERY else ""
-    st.caption(f"Pre | post crops of the selected buildings{more}.")
-    st.download_button(
-        "Selected buildings (CSV)",
-        chosen.reset_index().drop(columns=["damage"]).to_csv(index=False),
-        "selection.csv",
-        "text/csv",
-    )
+if len(rows):
+    (patch_details if patches else building_details)(ws, table, rows)
 else:
-    st.caption("Select points (click, box or lasso) to see their crops and class make-up.")
+    st.caption("Select points (click, box or lasso) to see them and their make-up.")
 
 st.subheader("Clusters")
-summary = cluster_summary(labels, table, ["true_class", "event"])
-summary.columns = ["buildings", "share", "damage classes", "events"]
+summary = cluster_summary(
+    labels, table, ["location", "split"] if patches else ["true_class", "event"]
+)
+summary.columns = [
+    "patches" if patches else "buildings",
+    "share",
+    "locations" if patches else "damage classes",
+    "splits" if patches else "events",
+]
 st.dataframe(summary, width="stretch")

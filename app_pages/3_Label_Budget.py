@@ -23,7 +23,7 @@ COST_PER_LABEL = {"lr": 4e-5, "mlp": 8e-5, "finetune": 0.13, "supervised": 0.13}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def load_results(path: str, exp_id: str, _mtime: float) -> dict:
+def load_results(path: str, exp_id: str, mtime: float) -> dict:
     return json.loads((current_experiments_dir(path) / exp_id / "results.json").read_text())
 
 

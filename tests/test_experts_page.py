@@ -71,3 +71,40 @@ def test_uploads_png_and_geotiff_and_bad_files(tmp_path: Path) -> None:
     for name in ("bad.png", "bad.tif"):
         with pytest.raises(StcrlError, match=f"{name} is not a readable"):
             image_from_bytes(b"not an image", name)
+
+
+def test_explorer_shows_patch_embeddings_by_expert(experts_ws: Path, tmp_path: Path) -> None:
+    import shutil
+    import time
+
+    from stcrl_core.jobs import list_jobs
+
+    ws = tmp_path / "ws"
+    shutil.copytree(experts_ws, ws)  # the fixture is read-only; the explorer stores projections
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["workspace"] = str(ws)
+    at.run().switch_page("app_pages/2_Embedding_Explorer.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="explorer_view").value == "patch"
+    at.selectbox(key="explorer_method").set_value("pca").run()
+    deadline = time.monotonic() + 120
+    while any(j["status"] in ("queued", "running") for j in list_jobs(ws)):
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    at.run()
+    assert not at.exception and not at.info
+    colours = at.selectbox(key="explorer_colour").options
+    assert colours[:3] == ["location", "split", "source"]
+    expert = next(c for c in colours if c.startswith("expert (k=2"))
+    at.selectbox(key="explorer_colour").set_value(expert).run()
+    assert not at.exception
+    at.session_state["explorer_scatter"] = {
+        "selection": {"points": [{"customdata": r} for r in range(5)]}
+    }
+    at.run()
+    assert any(s.value == "5 patches selected" for s in at.subheader)
+    at.session_state["explorer_scatter"] = {"selection": {"points": [{"customdata": 2}]}}
+    at.run()
+    assert not at.exception
+    assert any(s.value.startswith("Patch ") for s in at.subheader)
+    assert at.dataframe[-1].value["patches"].sum() > 0  # cluster summary of the patches

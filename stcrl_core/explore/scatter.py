@@ -28,6 +28,8 @@ BASE_COLOURS = {
     "disaster type": "disaster_type",
     "split": "split",
 }
+# ... and over the patch table of a triplet run's embeddings (experts are added when trained)
+PATCH_COLOURS = {"location": "location", "split": "split", "source": "source"}
 CLASS_ORDER = [DAMAGE_NAMES[c] for c in (0, 1, 2, 3, -1)]
 CLASS_PALETTE = {
     DAMAGE_NAMES[c]: "#{:02x}{:02x}{:02x}".format(*rgb) for c, rgb in CLASS_COLORS.items()
@@ -69,6 +71,28 @@ def explorer_table(buildings: pd.DataFrame, predictions: pd.DataFrame | None) ->
             )
         pred = predictions.set_index("row")["pred"].reindex(table["row"]).to_numpy()
         table["predicted_class"] = pd.Series(pred, index=table.index).map(DAMAGE_NAMES)
+    return table.reset_index(drop=True)
+
+
+def patch_explorer_table(
+    patches: pd.DataFrame, assignments: Mapping[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
+    """One row per segmentation patch with its location, split, source and expert routing.
+
+    Args:
+        patches: The patch store's table (``patches.parquet``).
+        assignments: Experts runs' ``assignments.parquet`` (``row``, ``expert``) by a
+            label such as ``"expert (k=5, 56eec4d1)"``; each becomes a column.
+    """
+    table = patches[["patch_id", "location", "split", "source", "tile", "row"]].copy()
+    for label, frame in (assignments or {}).items():
+        if len(frame) != len(table):
+            raise ValueError(
+                f"{label}: {len(frame)} assignments for {len(table)} patches "
+                "(patches re-ingested?); re-run `stcrl experts`"
+            )
+        expert = frame.set_index("row")["expert"].reindex(table["row"]).to_numpy()
+        table[label] = [f"expert {e}" for e in expert]
     return table.reset_index(drop=True)
 
 
