@@ -186,7 +186,9 @@ if not runs:
     st.stop()
 
 cols = st.columns(4)
-run = cols[0].selectbox("Embedding (run)", runs, key="explorer_run")
+run = cols[0].selectbox(
+    "Embedding (run)", runs, index=runs.index("stcrl") if "stcrl" in runs else 0, key="explorer_run"
+)
 views = projection_views(path, run)
 if not views:
     st.info(f"Run {run} has no embeddings yet: `stcrl embed --workspace {path} --run {run}`.")

@@ -3,7 +3,7 @@
 Starts ``streamlit run app.py`` on a free port against ``demo-workspace`` (build
 it with ``make demo``), drives Debian's chromium with Playwright and writes
 ``docs/screenshots/{home,damage_map,scene_view,embedding_explorer,
-embedding_explorer_selection,label_budget}.png``.
+embedding_explorer_selection,label_budget,experts}.png``.
 
 Usage: ``.venv/bin/python docs/make_screenshots.py [--workspace demo-workspace]``
 """
@@ -109,6 +109,11 @@ def main() -> None:
             page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(out / "label_budget.png"))
+            page.goto(f"{url}/experts")
+            page.wait_for_selector(READY, timeout=120_000)
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(2000)
+            page.screenshot(path=str(out / "experts.png"), full_page=True)
             browser.close()
     finally:
         proc.terminate()
