@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import current_workspace, stamp
+from app_pages.hover_crops import hover_panel
 from stcrl_core.embeddings import embedded_runs
 from stcrl_core.errors import StcrlError
 from stcrl_core.explore.clustering import cluster_summary, kmeans_clusters
@@ -81,6 +82,29 @@ def load_projection(path: str, key: str, mtime: float) -> tuple[np.ndarray, dict
 def load_clusters(path: str, run: str, view: str, k: int, mtime: float) -> tuple[np.ndarray, float]:
     clusters = kmeans_clusters(view_features(path, run, view), k)
     return clusters.labels, clusters.silhouette
+
+
+def hover_crops(ws: Workspace, table: pd.DataFrame, patches: bool):
+    """``crops(row) -> (image, caption)`` of a building (pre | post) or a patch (image | mask)."""
+    by_row = table.set_index("row")
+    if patches:
+        from stcrl_core.data.patches import load_patches
+
+        _, images, masks = load_patches(ws.path)
+
+        def patch_crops(row: int) -> tuple[np.ndarray, str]:
+            mask = np.repeat(np.asarray(masks[row])[..., None] * 255, 3, axis=2).astype(np.uint8)
+            caption = f"{by_row.at[row, 'patch_id']} · {by_row.at[row, 'location']}"
+            return pair_image(np.asarray(images[row]), mask), caption
+
+        return patch_crops
+    pre, post = ws.crops("pre"), ws.crops("post")
+
+    def building_crops(row: int) -> tuple[np.ndarray, str]:
+        caption = f"{by_row.at[row, 'uid'][:8]} · {by_row.at[row, 'true_class']} (pre | post)"
+        return pair_image(np.asarray(pre[row]), np.asarray(post[row])), caption
+
+    return building_crops
 
 
 def building_details(ws: Workspace, table: pd.DataFrame, rows: np.ndarray) -> None:
@@ -338,7 +362,11 @@ with right:
     silhouette_slot = st.empty()
     computed = "stored" if meta.get("seconds") is None else f"computed in {meta['seconds']:.1f} s"
     st.caption(f"{method.upper()} of the {view} embeddings of **{run}**, {computed}.")
-    st.caption("Drag to lasso, or pick box select in the chart's toolbar; click a point to see it.")
+    st.caption(
+        "Hover a point to see its crops here; drag to lasso (or pick box select in the "
+        "chart's toolbar) or click a point to see the selection below."
+    )
+    hover_panel("explorer_scatter", hover_crops(ws, table, patches))
 
 if labels is None:  # clusters are still needed for the summary: found after the chart is drawn
     labels, silhouette = clusters_or_stop()

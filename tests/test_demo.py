@@ -109,6 +109,11 @@ def test_every_page_runs_on_the_demo(demo: Path, page: str | None, monkeypatch) 
     if page == "app_pages/2_Embedding_Explorer.py":
         assert not at.info  # the demo ships its projections: the scatter opens at once
         assert {m.label for m in at.metric} >= {"Points", "Silhouette (k=5)"}
+        at.selectbox(key="explorer_colour").set_value("k-means cluster").run()
+        at.slider(key="explorer_k").set_value(3).run()
+        assert "Silhouette (k=3)" in {m.label for m in at.metric} and not at.exception
+        at.selectbox(key="explorer_colour").set_value("damage (predicted: stcrl-lr)").run()
+        assert not at.exception
         for run in ("untrained", "csp", "triplet"):
             at.selectbox(key="explorer_run").set_value(run).run()
             assert not at.exception and not at.info, run

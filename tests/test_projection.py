@@ -116,6 +116,23 @@ def test_scatter_figure_traces_and_selection_rows() -> None:
     )
 
 
+def test_png_data_url_round_trips() -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from stcrl_core.explore.scatter import png_data_url
+
+    image = np.random.default_rng(0).integers(0, 256, size=(6, 9, 3), dtype=np.uint8)
+    url = png_data_url(image)
+    assert url.startswith("data:image/png;base64,")
+    back = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    np.testing.assert_array_equal(back, image)
+    with pytest.raises(ValueError, match="uint8"):
+        png_data_url(image.astype(np.float32))
+
+
 def test_categories_get_stable_distinct_colours() -> None:
     colours = category_colours(pd.Series(["10", "2", "1", "2"]))
     assert list(colours) == ["1", "2", "10"]

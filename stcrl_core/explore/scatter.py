@@ -219,3 +219,17 @@ def pair_image(pre: np.ndarray, post: np.ndarray, gap: int = 2) -> np.ndarray:
         raise ValueError(f"pre crop {pre.shape} and post crop {post.shape} differ")
     spacer = np.full((pre.shape[0], gap, pre.shape[2]), 255, dtype=pre.dtype)
     return np.concatenate([pre, spacer, post], axis=1)
+
+
+def png_data_url(image: np.ndarray) -> str:
+    """A ``data:image/png;base64,...`` URL of an ``(H, W, 3)`` uint8 image (no network needed)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"need an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

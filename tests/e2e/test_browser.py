@@ -193,6 +193,19 @@ def test_explorer_box_selection_shows_the_gallery(server: str, browser, tmp_path
     plot.locator(".legend").first.wait_for(timeout=30_000)
     assert plot.locator("canvas").count() > 0  # drawn by WebGL (scattergl)
     page.wait_for_timeout(1000)
+    # hovering a point shows its crops beside the chart (a real mouse sweep over the plot)
+    area = page.locator("[data-testid='stPlotlyChart'] .nsewdrag").first.bounding_box()
+    crops = page.locator(".hover-crops img")
+    for step in range(80):
+        page.mouse.move(
+            area["x"] + area["width"] * (0.1 + 0.01 * step),
+            area["y"] + area["height"] * (0.2 + 0.0075 * step),
+        )
+        page.wait_for_timeout(60)
+        if crops.count():
+            break
+    crops.first.wait_for(timeout=30_000)
+    assert _loaded(crops.first), "the hovered building's crops did not load"
     _shot(page, tmp_path, "embedding_explorer")
     # box select over the middle of the plot area with the mouse, as a user does
     plot.hover()
