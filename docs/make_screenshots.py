@@ -87,6 +87,16 @@ def main() -> None:
             plot.wait_for(timeout=180_000)
             page.wait_for_selector(READY, timeout=120_000)
             page.wait_for_timeout(1500)
+            area = page.locator("[data-testid='stPlotlyChart'] .nsewdrag").first.bounding_box()
+            for step in range(80):  # hover points until the crops panel shows one
+                page.mouse.move(
+                    area["x"] + area["width"] * (0.1 + 0.01 * step),
+                    area["y"] + area["height"] * (0.2 + 0.0075 * step),
+                )
+                page.wait_for_timeout(60)
+                if page.locator(".hover-crops img").count():
+                    break
+            page.wait_for_timeout(1500)
             page.screenshot(path=str(out / "embedding_explorer.png"))
             plot.hover()
             page.locator(".modebar-btn[data-val='select']").first.click()
