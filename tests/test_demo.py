@@ -114,9 +114,10 @@ def test_every_page_runs_on_the_demo(demo: Path, page: str | None, monkeypatch) 
         assert "Silhouette (k=3)" in {m.label for m in at.metric} and not at.exception
         at.selectbox(key="explorer_colour").set_value("damage (predicted: stcrl-lr)").run()
         assert not at.exception
-        for run in ("untrained", "csp", "triplet"):
+        for run, view in (("untrained", "post"), ("csp", "loc"), ("triplet", "patch")):
             at.selectbox(key="explorer_run").set_value(run).run()
-            assert not at.exception and not at.info, run
+            at.selectbox(key="explorer_view").set_value(view).run()
+            assert not at.exception and not at.info, run  # shipped by the demo
     elif page == "app_pages/4_Experts.py":
         assert at.title[0].value == "Experts" and at.get("plotly_chart")
     elif page == "app_pages/3_Label_Budget.py":
