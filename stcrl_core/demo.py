@@ -182,7 +182,7 @@ def build_demo(
     results["predictions"] = predict_damage(ws_path, "stcrl", device=config.device)
     timings["predict"] = time.perf_counter() - t
     t = stage(8, "2-D projections")
-    for run, view in (("stcrl", "post"), ("untrained", "post"), ("csp", "loc")):
+    for run, view in (("stcrl", "post"), ("untrained", "post"), ("csp", "post"), ("csp", "loc")):
         compute_projection(ws_path, run, view, "umap", seed=config.seed, progress=inner)
     timings["project"] = time.perf_counter() - t
     t = stage(9, "Inria-format tiles and patches")

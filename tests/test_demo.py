@@ -48,7 +48,8 @@ def test_demo_builds_every_artifact(demo: Path) -> None:
     assert set(curves["run"]) == {"stcrl", "untrained", "csp+loc"}
     assert len(list((demo / "experiments").glob("*/curves.png"))) == 1
     assert (demo / "predictions" / "stcrl-lr.parquet").exists()
-    assert len(list((demo / "projections").glob("*.npy"))) == 4  # stcrl, untrained, csp, triplet
+    # stcrl, untrained, csp (post and loc), triplet
+    assert len(list((demo / "projections").glob("*.npy"))) == 5
     # finished stages are kept: a second build only re-reads them
     again = build_demo(
         demo,
