@@ -6,6 +6,10 @@ lon/lat; row i is the building with ``row == i`` in ``objects/buildings.parquet`
 also gets that run's ``embeddings_{pre,post}.npy`` copied as its own image
 features, so a label-budget experiment can compare the same image features
 with and without the location prior.
+
+A CSP run on the scene patches (trained on a triplet run's patch embeddings)
+gets ``embeddings_patchloc.npy`` instead: its location encoder on every patch
+centre of ``patches/patches.parquet`` (row i = patch row i, float32, N x 256).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 
 LOCATION_FILE = "embeddings_loc.npy"
+PATCH_LOCATION_FILE = "embeddings_patchloc.npy"
 
 
 def load_location_encoder(
@@ -88,6 +93,29 @@ def embed_locations(
     check_lonlat(lonlat, str(ws.objects_dir / "buildings.parquet"))
     emb = encode_locations(encoder, lonlat, progress=progress)
     target = run_dir(ws, run) / LOCATION_FILE
+    with atomic_path(target) as tmp:
+        np.save(tmp, emb)
+    return target
+
+
+def embed_patch_locations(
+    workspace: str | Path,
+    run: str,
+    device: torch.device | str = "cpu",
+    progress: ProgressCallback = no_progress,
+) -> Path:
+    """Write ``embeddings_patchloc.npy`` of a CSP run (one row per patch); returns its path.
+
+    Raises:
+        PatchStoreError: If the workspace holds no patches.
+        LocationError: If a patch has no valid lon/lat.
+    """
+    from stcrl_core.data.patch_locations import PatchLocations
+
+    ws = Workspace.open(workspace)
+    encoder, _ = load_location_encoder(ws.path, run, device)
+    emb = encode_locations(encoder, PatchLocations(ws).lonlat, progress=progress)
+    target = run_dir(ws, run) / PATCH_LOCATION_FILE
     with atomic_path(target) as tmp:
         np.save(tmp, emb)
     return target
