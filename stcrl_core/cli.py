@@ -221,8 +221,18 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     with tqdm_progress(f"embed {args.run}") as progress:
         info = embed_run(args.workspace, args.run, args.batch_size, args.device, progress)
     if info.get("kind") == "patchloc":
+        from stcrl_core.location_embeddings import image_to_location_accuracy
+
         print(f"wrote {info['rows']} x {info['dim']} location embeddings of the patches for run "
               f"{args.run} (embeddings_patchloc.npy)")  # fmt: skip
+        try:
+            acc = image_to_location_accuracy(args.workspace, args.run)
+        except ValueError:
+            return 0
+        per = ", ".join(f"{loc} {v:.3f}" for loc, v in acc["per_location"].items())
+        print(f"image -> location accuracy of the {acc['val']} val patches (nearest location "
+              f"embedding of each location's train-patch centre): {acc['overall']:.3f} ({per}; "
+              f"chance {acc['chance']:.3f})")  # fmt: skip
         return 0
     what = "per patch" if info.get("kind") == "patch" else "per view"
     print(f"wrote {info['rows']} x {info['dim']} features {what} for run {args.run}")

@@ -192,6 +192,12 @@ def load_embeddings(workspace: str | Path, run: str, view: str) -> np.ndarray:
         return _load_patch_locations(ws, run)
     path = run_dir(ws, run) / f"embeddings_{view}.npy"
     if not path.exists():
+        has_config = (run_dir(ws, run) / "config.json").exists()
+        if has_config and read_run_config(ws, run).subject == "patches":
+            raise RunError(
+                f"run {run!r} is a CSP run on the scene patches: it has no {view} embeddings "
+                f"of the buildings, only {PATCH_LOCATION_VIEW} (one row per patch)"
+            )
         if view == LOCATION_VIEW and read_run_config(ws, run).method != "csp":
             raise RunError(
                 f"run {run!r} has no location embeddings: only CSP runs have them "

@@ -98,6 +98,36 @@ def test_embed_writes_one_location_embedding_per_patch(ws: Path) -> None:
     assert point_count(ws, "patchloc") == len(table)
     with pytest.raises(RunError, match="only CSP runs on patches"):
         load_embeddings(ws, "trip", "patchloc")
+    with pytest.raises(RunError, match="only patchloc"):
+        load_embeddings(ws, "cspp", "loc")
+
+
+def test_image_to_location_accuracy(ws: Path) -> None:
+    from stcrl_core.location_embeddings import image_to_location_accuracy, load_csp_model
+
+    acc = image_to_location_accuracy(ws, "cspp")
+    table, _, _ = load_patches(ws)
+    val = table["split"] != "train"
+    assert acc["val"] == int(val.sum())
+    assert set(acc["per_location"]) == set(table["location"])
+    assert 0.0 <= acc["overall"] <= 1.0 and acc["chance"] == pytest.approx(1 / 3)
+    # the same by hand: cosine of each val patch's image embedding with each centre's location
+    model, config = load_csp_model(ws, "cspp")
+    names = sorted(table["location"].unique())
+    train = ~val
+    centres = torch.tensor(
+        np.array(
+            [table.loc[train & (table["location"] == n), ["lon", "lat"]].mean() for n in names]
+        )
+    )
+    feats = torch.tensor(np.asarray(load_embeddings(ws, config.image_run, "patch"))[val.to_numpy()])
+    with torch.no_grad():
+        img, loc = model.image_head(feats), model.location(centres).float()
+    sims = [[float(torch.cosine_similarity(i, c, dim=0)) for c in loc] for i in img]
+    expected = np.asarray(names)[np.argmax(sims, axis=1)] == table.loc[val, "location"].to_numpy()
+    assert acc["overall"] == pytest.approx(expected.mean())
+    with pytest.raises(RunError, match="without a location encoder"):
+        image_to_location_accuracy(ws, "trip")
 
 
 def test_patches_of_one_city_are_closer_than_patches_of_different_cities(ws: Path) -> None:
