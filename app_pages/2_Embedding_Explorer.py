@@ -224,12 +224,13 @@ view = cols[1].selectbox(
     key="explorer_view",
     help="pre/post: image features of the crops; post-pre: their difference; loc: a CSP "
     "run's location embedding of each building; patch: a triplet run's location embedding "
-    "of each segmentation patch.",
+    "of each segmentation patch; patchloc: a CSP run's location embedding of each patch's "
+    "lon/lat.",
 )
 method = cols[2].selectbox(
     "Projection", METHODS, format_func=str.upper, key="explorer_method", help="UMAP by default"
 )
-patches = view == "patch"
+patches = view in ("patch", "patchloc")
 try:
     if patches:
         table = load_patch_table(

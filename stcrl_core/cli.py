@@ -211,8 +211,29 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
     if args.grid_step is not None and not args.grid:
         raise ValueError("--grid-step sets the spacing of --grid; add --grid")
+    if args.grid:  # refused before embedding for a CSP run on patches
+        from stcrl_core.engine import RunError, read_run_config
+        from stcrl_core.maps.location_layer import patch_grid_refusal
+        from stcrl_core.workspace import Workspace
+
+        if read_run_config(Workspace.open(args.workspace), args.run).subject == "patches":
+            raise RunError(patch_grid_refusal(args.run))
     with tqdm_progress(f"embed {args.run}") as progress:
         info = embed_run(args.workspace, args.run, args.batch_size, args.device, progress)
+    if info.get("kind") == "patchloc":
+        from stcrl_core.location_embeddings import image_to_location_accuracy
+
+        print(f"wrote {info['rows']} x {info['dim']} location embeddings of the patches for run "
+              f"{args.run} (embeddings_patchloc.npy)")  # fmt: skip
+        try:
+            acc = image_to_location_accuracy(args.workspace, args.run)
+        except ValueError:
+            return 0
+        per = ", ".join(f"{loc} {v:.3f}" for loc, v in acc["per_location"].items())
+        print(f"image -> location accuracy of the {acc['val']} val patches (nearest location "
+              f"embedding of each location's train-patch centre): {acc['overall']:.3f} ({per}; "
+              f"chance {acc['chance']:.3f})")  # fmt: skip
+        return 0
     what = "per patch" if info.get("kind") == "patch" else "per view"
     print(f"wrote {info['rows']} x {info['dim']} features {what} for run {args.run}")
     if "loc_dim" in info:
@@ -530,8 +551,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g = p.add_argument_group("CSP (--method csp)")
     g.add_argument(
-        "--image-run", default=None, help="train on this run's frozen features (needs embed)"
-    )
+        "--image-run", default=None,
+        help="train on this run's frozen features (needs embed); a triplet run's patch "
+        "embeddings make a CSP run on the scene patches (their centres' lon/lat)",
+    )  # fmt: skip
     g.add_argument(
         "--location-encoder", default="grid", choices=["grid", "theory", "wrap", "sphere"],
         help="position encoding of lon/lat (default grid, Space2Vec)",
@@ -606,7 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(the location embedding on a lon/lat grid over the event areas, coloured by its "
         "first three principal components, for the damage map); a triplet run gets the "
         "location embedding of every patch, WS/runs/RUN/embeddings_patch.npy (rows aligned "
-        "with patches.parquet).",
+        "with patches.parquet); a CSP run trained on a triplet run's patch embeddings gets "
+        "the location embedding of every patch centre, embeddings_patchloc.npy (no --grid).",
     )
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--run", required=True, help="a trained run")

@@ -4,7 +4,10 @@ A CSP run also gets ``embeddings_loc.npy`` (its location encoder on every
 building's lon/lat, see :mod:`stcrl_core.location_embeddings`); a CSP run
 trained on another run's frozen features gets that run's pre/post features.
 (A ``triplet`` run embeds the segmentation patches instead:
-``embeddings_patch.npy``, see :func:`stcrl_core.methods.triplet.embed_patches`.)
+``embeddings_patch.npy``, see :func:`stcrl_core.methods.triplet.embed_patches`;
+a CSP run on patches writes the location embedding of every patch:
+``embeddings_patchloc.npy``, see
+:func:`stcrl_core.location_embeddings.embed_patch_locations`.)
 
 Row i of each array is the building with ``row == i`` in
 ``objects/buildings.parquet``. Crops are read from the memory-mapped arrays in
@@ -31,7 +34,8 @@ from stcrl_core.workspace import Workspace
 VIEWS = ("pre", "post")
 LOCATION_VIEW = "loc"
 PATCH_VIEW = "patch"  # a triplet run's embeddings of the segmentation patches
-ALL_VIEWS = (*VIEWS, LOCATION_VIEW, PATCH_VIEW)
+PATCH_LOCATION_VIEW = "patchloc"  # a CSP run's location embeddings of the patches
+ALL_VIEWS = (*VIEWS, LOCATION_VIEW, PATCH_VIEW, PATCH_LOCATION_VIEW)
 
 
 def embed_run(
@@ -44,7 +48,9 @@ def embed_run(
     """Write the encoder features of every building's pre and post crop.
 
     For a CSP run, also the location embeddings (``embeddings_loc.npy``); a
-    CSP run trained on frozen features copies that run's pre/post features.
+    CSP run trained on frozen features copies that run's pre/post features. A
+    CSP run on patches writes only the patches' location embeddings
+    (``embeddings_patchloc.npy``).
 
     Args:
         workspace: The workspace.
@@ -54,7 +60,8 @@ def embed_run(
         progress: ``progress(done, total, message)`` callback (buildings).
 
     Returns:
-        ``{"rows": N, "dim": h, "files": [...]}`` (plus ``"loc_dim"`` for CSP).
+        ``{"rows": N, "dim": h, "files": [...]}`` (plus ``"loc_dim"`` for CSP;
+        ``"kind": "patch"`` or ``"patchloc"`` with rows = patches for runs on patches).
     """
     ws = Workspace.open(workspace)
     config = read_run_config(ws, run)
@@ -64,6 +71,15 @@ def embed_run(
         return embed_patches(ws.path, run, batch_size, device, progress)
     dev = resolve_device(device)
     out = run_dir(ws, run)
+    if config.method == "csp" and config.subject == "patches":
+        from stcrl_core.location_embeddings import embed_patch_locations
+
+        target = embed_patch_locations(ws.path, run, dev, progress)
+        shape = np.load(target, mmap_mode="r").shape
+        info = {"rows": int(shape[0]), "dim": int(shape[1]), "run": run,
+                "files": [target.name], "kind": PATCH_LOCATION_VIEW}  # fmt: skip
+        atomic_write_json(out / "embeddings.json", info)
+        return info
     if config.method == "csp":
         from stcrl_core.location_embeddings import (
             copy_image_features,
@@ -133,7 +149,7 @@ def _embed_crops(
 
 
 def available_views(workspace: str | Path, run: str) -> list[str]:
-    """The embedding views a run has on disk, in the order ``pre``, ``post``, ``loc``, ``patch``."""
+    """The embedding views a run has on disk, in the order of :data:`ALL_VIEWS`."""
     folder = run_dir(Workspace.open(workspace), run)
     return [v for v in ALL_VIEWS if (folder / f"embeddings_{v}.npy").exists()]
 
@@ -158,8 +174,9 @@ def load_embeddings(workspace: str | Path, run: str, view: str) -> np.ndarray:
         workspace: The workspace.
         run: The run.
         view: ``pre``, ``post`` (image features), ``loc`` (a CSP run's
-            location embeddings) or ``patch`` (a triplet run's patch embeddings,
-            rows aligned with the patch store instead of the buildings).
+            location embeddings), ``patch`` (a triplet run's patch embeddings) or
+            ``patchloc`` (a CSP run's location embeddings of the patches); the
+            rows of the last two are aligned with the patch store, not the buildings.
 
     Raises:
         RunError: If the run has no embeddings or they do not match the buildings.
@@ -171,8 +188,16 @@ def load_embeddings(workspace: str | Path, run: str, view: str) -> np.ndarray:
 
         return load_patch_embeddings(workspace, run)
     ws = Workspace.open(workspace)
+    if view == PATCH_LOCATION_VIEW:
+        return _load_patch_locations(ws, run)
     path = run_dir(ws, run) / f"embeddings_{view}.npy"
     if not path.exists():
+        has_config = (run_dir(ws, run) / "config.json").exists()
+        if has_config and read_run_config(ws, run).subject == "patches":
+            raise RunError(
+                f"run {run!r} is a CSP run on the scene patches: it has no {view} embeddings "
+                f"of the buildings, only {PATCH_LOCATION_VIEW} (one row per patch)"
+            )
         if view == LOCATION_VIEW and read_run_config(ws, run).method != "csp":
             raise RunError(
                 f"run {run!r} has no location embeddings: only CSP runs have them "
@@ -187,6 +212,34 @@ def load_embeddings(workspace: str | Path, run: str, view: str) -> np.ndarray:
     if arr.shape[0] != n:
         raise RunError(
             f"{path} has {arr.shape[0]} rows but the workspace has {n} buildings (re-ingested?); "
+            f"re-run `stcrl embed --workspace {ws.path} --run {run}`"
+        )
+    return arr
+
+
+def _load_patch_locations(ws: Workspace, run: str) -> np.ndarray:
+    """Memory-mapped ``embeddings_patchloc.npy`` of a CSP run on patches, checked against
+    the patch store."""
+    from stcrl_core.data.patches import load_patches
+
+    path = run_dir(ws, run) / f"embeddings_{PATCH_LOCATION_VIEW}.npy"
+    if not path.exists():
+        config = read_run_config(ws, run)
+        if not (config.method == "csp" and config.subject == "patches"):
+            raise RunError(
+                f"run {run!r} has no patch location embeddings: only CSP runs on patches have "
+                f"them (`stcrl pretrain --method csp --image-run TRIPLET_RUN --workspace "
+                f"{ws.path} --run NAME`)"
+            )
+        raise RunError(
+            f"run {run!r} has no embeddings yet; run "
+            f"`stcrl embed --workspace {ws.path} --run {run}`"
+        )
+    arr = np.load(path, mmap_mode="r")
+    n = len(load_patches(ws.path)[0])
+    if arr.shape[0] != n:
+        raise RunError(
+            f"{path} has {arr.shape[0]} rows but the workspace has {n} patches (re-ingested?); "
             f"re-run `stcrl embed --workspace {ws.path} --run {run}`"
         )
     return arr

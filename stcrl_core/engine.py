@@ -9,7 +9,8 @@ reports. What is trained is a :class:`Task` (see ``stcrl_core.methods``); a task
 trains on the building crops by default, or on its own data (``load_data``, e.g.
 the segmentation patches of the triplet task) with its own optimiser
 (``build_optimizer``, ``lr_factor``) when it defines them; ``prepare`` runs
-before training (e.g. the CSP task loading frozen features).
+before anything else (e.g. the CSP task loading frozen features and
+choosing buildings or patches, filling the settings derived from its image run).
 
 Reproducibility: the model is initialised from ``seed``; each epoch draws its
 batches and augmentations from a generator seeded by ``(seed, epoch, rank)``,
@@ -40,6 +41,7 @@ from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 
 METHODS = ("stcrl", "simclr", "random", "supervised", "csp", "triplet")
+CSP_SUBJECTS = ("buildings", "patches")  # what a CSP run pairs with locations
 # Settings that may change when a run is resumed; any other difference is refused.
 RESUMABLE_CHANGES = ("epochs", "device", "workers")
 
@@ -75,7 +77,14 @@ class PretrainConfig:
             many labelled buildings (None = all).
         workers: DataLoader worker processes.
         image_run: ``csp`` only: train the image branch on the frozen features
-            of this run (None = a ResNet trained on the post crops).
+            of this run (None = a ResNet trained on the post crops). A
+            ``triplet`` run's patch embeddings make a CSP run on the scene patches.
+        subject: ``csp`` only: what the run trains on, ``buildings`` or
+            ``patches`` (the segmentation patches); None = buildings, or
+            patches when the image run is a ``triplet`` run (then filled in
+            when training starts).
+        image_dim: ``csp`` only: size of the frozen image features (None =
+            ``feature_dim(arch)``); set from the image run for a patch run.
         location_encoder: ``csp`` only: ``grid``, ``theory``, ``wrap`` or ``sphere``.
         frequencies: ``csp`` only: scales of the location encoding.
         min_radius: ``csp`` only: finest scale, degrees.
@@ -107,6 +116,8 @@ class PretrainConfig:
     labels: int | None = None
     workers: int = 0
     image_run: str | None = None
+    subject: str | None = None
+    image_dim: int | None = None
     location_encoder: str = "grid"
     frequencies: int = 32
     min_radius: float = 0.1
@@ -140,6 +151,15 @@ class PretrainConfig:
                 raise ValueError(
                     f"unknown location encoder {self.location_encoder!r}; choose from "
                     f"{', '.join(ENCODINGS)}"
+                )
+            if self.subject not in (None, *CSP_SUBJECTS):
+                raise ValueError(
+                    f"unknown CSP subject {self.subject!r}; choose from {', '.join(CSP_SUBJECTS)}"
+                )
+            if self.subject == "patches" and not self.image_run:
+                raise ValueError(
+                    "a CSP run on patches trains on a triplet run's patch embeddings; "
+                    "pass --image-run TRIPLET_RUN"
                 )
             if self.image_run == self.run:
                 raise ValueError(f"a CSP run cannot use itself ({self.run!r}) as --image-run")
@@ -204,8 +224,10 @@ class Task(Protocol):
     Optional hooks, used when a task defines them: ``prepare(workspace,
     config)`` runs before anything else (e.g. to load per-building data the
     steps index by ``batch["row"]``, or to choose ``views``; a task with no
-    views reads no crops), and ``build_optimizer(model, config)`` replaces the
-    default SGD.
+    views reads no crops, or to fill settings derived from other runs, which
+    are then saved in ``config.json``), ``load_data(workspace) -> (table,
+    dataset)`` replaces the building crops, and ``build_optimizer(model,
+    config)`` replaces the default SGD.
     """
 
     views: tuple[str, ...]
@@ -350,12 +372,12 @@ def pretrain(
     """
     ws = Workspace.open(workspace)
     task = get_task(config.method)
+    if hasattr(task, "prepare"):  # before the data: it may choose them (CSP on patches)
+        task.prepare(ws, config)
     if hasattr(task, "load_data"):  # a task with its own data (e.g. segmentation patches)
         table, dataset = task.load_data(ws)
     else:
         table, dataset = ws.buildings(), BuildingCrops(ws, task.views)
-    if hasattr(task, "prepare"):
-        task.prepare(ws, config)
     out = run_dir(ws, config.run)
     ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
     if ckpt_path.exists() and not resume:

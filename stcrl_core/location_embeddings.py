@@ -6,15 +6,22 @@ lon/lat; row i is the building with ``row == i`` in ``objects/buildings.parquet`
 also gets that run's ``embeddings_{pre,post}.npy`` copied as its own image
 features, so a label-budget experiment can compare the same image features
 with and without the location prior.
+
+A CSP run on the scene patches (trained on a triplet run's patch embeddings)
+gets ``embeddings_patchloc.npy`` instead: its location encoder on every patch
+centre of ``patches/patches.parquet`` (row i = patch row i, float32, N x 256).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from stcrl_core.atomic import atomic_path
 from stcrl_core.engine import PretrainConfig, RunError, read_run_config, run_dir
@@ -22,13 +29,29 @@ from stcrl_core.models.location import LocationEncoder, check_lonlat
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 
+if TYPE_CHECKING:
+    from stcrl_core.methods.csp import CSPModel
+
 LOCATION_FILE = "embeddings_loc.npy"
+PATCH_LOCATION_FILE = "embeddings_patchloc.npy"
 
 
 def load_location_encoder(
     workspace: str | Path, run: str, device: str | torch.device = "cpu"
 ) -> tuple[LocationEncoder, PretrainConfig]:
     """The trained location encoder of a CSP run (eval mode) and the run's config.
+
+    Raises:
+        RunError: If the run is missing, not a CSP run, or has no checkpoint.
+    """
+    model, config = load_csp_model(workspace, run, device)
+    return model.location, config
+
+
+def load_csp_model(
+    workspace: str | Path, run: str, device: str | torch.device = "cpu"
+) -> tuple[CSPModel, PretrainConfig]:
+    """The trained dual encoder of a CSP run (eval mode) and the run's config.
 
     Raises:
         RunError: If the run is missing, not a CSP run, or has no checkpoint.
@@ -48,7 +71,7 @@ def load_location_encoder(
     model = CSPModel(dataclasses.replace(config, weights=None))
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     model.load_state_dict(state["model"])
-    return model.location.to(device).eval(), config
+    return model.to(device).eval(), config
 
 
 def encode_locations(
@@ -93,6 +116,29 @@ def embed_locations(
     return target
 
 
+def embed_patch_locations(
+    workspace: str | Path,
+    run: str,
+    device: torch.device | str = "cpu",
+    progress: ProgressCallback = no_progress,
+) -> Path:
+    """Write ``embeddings_patchloc.npy`` of a CSP run (one row per patch); returns its path.
+
+    Raises:
+        PatchStoreError: If the workspace holds no patches.
+        LocationError: If a patch has no valid lon/lat.
+    """
+    from stcrl_core.data.patch_locations import PatchLocations
+
+    ws = Workspace.open(workspace)
+    encoder, _ = load_location_encoder(ws.path, run, device)
+    emb = encode_locations(encoder, PatchLocations(ws).lonlat, progress=progress)
+    target = run_dir(ws, run) / PATCH_LOCATION_FILE
+    with atomic_path(target) as tmp:
+        np.save(tmp, emb)
+    return target
+
+
 def copy_image_features(
     workspace: str | Path, run: str, image_run: str, chunk: int = 65536
 ) -> list[Path]:
@@ -116,3 +162,52 @@ def copy_image_features(
             del arr
         files.append(target)
     return files
+
+
+def image_to_location_accuracy(workspace: str | Path, run: str) -> dict[str, Any]:
+    """How well a CSP run on patches finds a patch's city from its image alone.
+
+    Each ``val`` patch's image embedding (the run's image head on its frozen
+    triplet features) is compared (cosine) with the location embedding of the
+    centre of each location's ``train`` patches; the most similar location is
+    the prediction. No labels are used in training, so this is zero-shot.
+
+    Returns:
+        ``{"overall", "per_location": {location: accuracy}, "chance", "val"}``
+        (``chance``: accuracy of always answering the most frequent location).
+
+    Raises:
+        RunError: If the run is not a CSP run on patches.
+        ValueError: If there are no train or no val patches.
+    """
+    from stcrl_core.data.patches import load_patches
+    from stcrl_core.methods.triplet import load_patch_embeddings
+
+    model, config = load_csp_model(workspace, run)
+    if config.subject != "patches":
+        raise RunError(f"run {run!r} is not a CSP run on patches (--image-run TRIPLET_RUN)")
+    table, _, _ = load_patches(workspace)
+    train = (table["split"] == "train").to_numpy()
+    if not train.any() or train.all():
+        raise ValueError("need both train and val patches for an image -> location accuracy")
+    names = sorted(table.loc[train, "location"].unique())
+    centres = np.array(
+        [
+            table.loc[train & (table["location"] == n).to_numpy(), ["lon", "lat"]].mean()
+            for n in names
+        ]
+    )
+    feats = np.asarray(load_patch_embeddings(workspace, config.image_run)[~train], np.float32)
+    with torch.inference_mode():
+        img = F.normalize(model.image_head(torch.from_numpy(feats)), dim=1)
+        loc = F.normalize(model.location(torch.from_numpy(centres)).float(), dim=1)
+        predicted = np.asarray(names)[(img @ loc.T).argmax(1).numpy()]
+    truth = table.loc[~train, "location"].to_numpy()
+    correct = pd.Series(predicted == truth)
+    per_location = correct.groupby(truth).mean()
+    return {
+        "overall": float(correct.mean()),
+        "per_location": {str(k): float(v) for k, v in per_location.items()},
+        "chance": float(pd.Series(truth).value_counts(normalize=True).iloc[0]),
+        "val": int((~train).sum()),
+    }

@@ -30,8 +30,10 @@ from stcrl_core.workspace import Workspace
 
 METHODS = ("umap", "tsne", "pca")
 # loc: a CSP run's location embeddings of the buildings; patch: a triplet run's embeddings
-# of the segmentation patches (rows aligned with patches.parquet, not the buildings)
-VIEWS = ("pre", "post", "post-pre", "loc", "patch")
+# of the segmentation patches; patchloc: a CSP run's location embeddings of the patches
+# (both with rows aligned with patches.parquet, not the buildings)
+VIEWS = ("pre", "post", "post-pre", "loc", "patch", "patchloc")
+PATCH_VIEWS = ("patch", "patchloc")
 # Bumped when the algorithm behind a method changes, so stored projections are redone.
 ALGORITHM_VERSION = 2
 PCA_DIMS = 50
@@ -51,7 +53,8 @@ def projection_key(run: str, view: str, method: str, params: dict[str, Any]) -> 
 
 def view_features(workspace: str | Path, run: str, view: str) -> np.ndarray:
     """The embedding of one view of every building (``post-pre``: the difference;
-    ``loc``: a CSP run's location embeddings) or, for ``patch``, of every patch."""
+    ``loc``: a CSP run's location embeddings) or, for ``patch`` and ``patchloc``, of
+    every patch."""
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
     if view == "post-pre":
@@ -73,9 +76,10 @@ def projection_views(workspace: str | Path, run: str) -> list[str]:
 
 
 def point_count(workspace: str | Path, view: str) -> int:
-    """How many points a projection of ``view`` has: patches for ``patch``, else buildings."""
+    """How many points a projection of ``view`` has: patches for ``patch`` and ``patchloc``,
+    else buildings."""
     ws = Workspace.open(workspace)
-    if view == "patch":
+    if view in PATCH_VIEWS:
         from stcrl_core.data.patches import load_patches
 
         return len(load_patches(ws.path)[0])

@@ -49,6 +49,14 @@ def event_boxes(table: pd.DataFrame, margin: float = MARGIN) -> dict[str, tuple[
     return boxes
 
 
+def patch_grid_refusal(run: str) -> str:
+    """The error for ``--grid`` on a CSP run trained on the scene patches."""
+    return (
+        f"run {run!r} is a CSP run on the scene patches; the location grid covers the "
+        "buildings' event areas and is only made for CSP runs on buildings: drop --grid"
+    )
+
+
 def principal_colours(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 of the first three principal components, and their variance shares.
 
@@ -90,13 +98,16 @@ def write_location_grid(
         ``{"path", "points", "step", "events"}``.
 
     Raises:
-        RunError: If the run is not a trained CSP run.
+        RunError: If the run is not a trained CSP run on buildings (a run on the
+            scene patches has no event areas to cover).
         ValueError: If ``step`` is not positive or the grid would be too large.
     """
     from stcrl_core.location_embeddings import encode_locations, load_location_encoder
 
     ws = Workspace.open(workspace)
-    encoder, _ = load_location_encoder(ws.path, run, resolve_device(device))
+    encoder, config = load_location_encoder(ws.path, run, resolve_device(device))
+    if config.subject == "patches":
+        raise RunError(patch_grid_refusal(run))
     boxes = event_boxes(ws.buildings())
     if step is None:
         step = max(max(b[2] - b[0], b[3] - b[1]) for b in boxes.values()) / AUTO_CELLS

@@ -14,8 +14,14 @@ Image branch (a linear layer to the 256-d embedding space on top of):
   step costs only the two small MLPs, so it trains in seconds on a CPU;
 * ``image_run=None``: a ResNet trained from scratch on augmented post crops.
 
+Scene patches: when ``image_run`` is a ``triplet`` run, the run pairs the
+segmentation patches (``WS/patches/``) instead of the buildings: the frozen
+image features are that run's ``embeddings_patch.npy``, the locations the
+patch centres of ``patches.parquet``, and it trains on the ``train`` patches
+(``config.subject`` and ``config.image_dim`` are filled in when it starts).
+
 Location branch: :class:`stcrl_core.models.location.LocationEncoder`.
-Trains on every train and tier3 building (labels are not used), with Adam.
+Buildings: trains on every train and tier3 building (labels are not used). Adam.
 Under ``torchrun`` the in-batch and SimCSE keys are gathered from every
 process, so negatives come from the whole global batch.
 """
@@ -31,6 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from stcrl_core.data.augment import AugmentConfig, augment
+from stcrl_core.data.datasets import BuildingCrops
+from stcrl_core.data.patch_locations import PatchLocations
 from stcrl_core.eval.budget import TRAIN_SPLITS
 from stcrl_core.methods.csp_losses import (
     distributed_in_batch_loss,
@@ -73,7 +81,7 @@ class CSPModel(nn.Module):
     def __init__(self, config: PretrainConfig) -> None:
         super().__init__()
         self.encoder = None if config.image_run else build_encoder(config.arch, config.weights)
-        self.image_head = nn.Linear(feature_dim(config.arch), EMBED_DIM)
+        self.image_head = nn.Linear(config.image_dim or feature_dim(config.arch), EMBED_DIM)
         self.location = location_encoder_from_config(config)
 
     def forward(
@@ -99,32 +107,66 @@ class CSPModel(nn.Module):
         return img, loc[:n], loc[n : 2 * n], loc[2 * n :]
 
 
+def trains_on_patches(config: PretrainConfig) -> bool:
+    """Whether a run is a CSP run on the segmentation patches (not the buildings)."""
+    return config.method == "csp" and config.subject == "patches"
+
+
 class CSPTask:
-    """CSP pretraining on building images (or frozen features) and their locations."""
+    """CSP pretraining on building images (or frozen features) and their locations,
+    or on the frozen features of the scene patches and their locations."""
 
     views: tuple[str, ...] = ("post",)
 
     def __init__(self) -> None:
         self.lonlat: torch.Tensor | None = None
         self.features: np.ndarray | None = None
+        self.patches: PatchLocations | None = None
 
     def prepare(self, workspace: Workspace, config: PretrainConfig) -> None:
-        """Load the buildings' locations (and frozen image features) before training.
+        """Load the locations (and frozen image features) before training.
+
+        With a ``triplet`` image run, sets ``config.subject = "patches"`` and
+        ``config.image_dim`` to the size of its patch embeddings.
 
         Raises:
-            LocationError: If a building has no valid lon/lat.
+            LocationError: If a building or patch has no valid lon/lat.
             RunError: If the image run or its embeddings are missing, or its
-                feature size does not fit ``config.arch``.
+                feature size does not fit ``config.arch`` (or ``config.image_dim``).
         """
         from stcrl_core.embeddings import load_embeddings
         from stcrl_core.engine import RunError, read_run_config
 
+        image_config = read_run_config(workspace, config.image_run) if config.image_run else None
+        on_patches = image_config is not None and image_config.method == "triplet"
+        if config.subject == "patches" and not on_patches:
+            raise RunError(
+                f"a CSP run on patches needs a triplet run's patch embeddings, but run "
+                f"{config.image_run!r} is a {image_config.method if image_config else '-'} run; "
+                f"pass --image-run TRIPLET_RUN"
+            )
+        if on_patches:
+            from stcrl_core.methods.triplet import load_patch_embeddings
+
+            config.subject = "patches"
+            self.patches = PatchLocations(workspace)
+            self.lonlat = torch.from_numpy(self.patches.lonlat)
+            self.features = load_patch_embeddings(workspace.path, config.image_run)
+            dim = int(self.features.shape[1])
+            if config.image_dim is None:
+                config.image_dim = dim
+            elif config.image_dim != dim:
+                raise RunError(
+                    f"run {config.image_run!r} has {dim}-d patch embeddings but this CSP run "
+                    f"was set up for {config.image_dim}-d ones; re-embed it or use another --run"
+                )
+            self.views = ()
+            return
         table = workspace.buildings()
         lonlat = table[["lon", "lat"]].to_numpy(dtype=np.float64, copy=True)
         check_lonlat(lonlat, str(workspace.objects_dir / "buildings.parquet"))
         self.lonlat = torch.from_numpy(lonlat)
-        if config.image_run:
-            image_config = read_run_config(workspace, config.image_run)
+        if image_config is not None:
             self.features = load_embeddings(workspace.path, config.image_run, "post")
             if self.features.shape[1] != feature_dim(config.arch):
                 raise RunError(
@@ -136,6 +178,14 @@ class CSPTask:
         else:
             self.views = ("post",)
 
+    def load_data(
+        self, workspace: Workspace
+    ) -> tuple[pd.DataFrame, PatchLocations | BuildingCrops]:
+        """The patch table and rows (a run on patches), else the buildings and their crops."""
+        if self.patches is not None:
+            return self.patches.table, self.patches
+        return workspace.buildings(), BuildingCrops(workspace, self.views)
+
     def build_model(self, config: PretrainConfig) -> CSPModel:
         """The dual encoder."""
         return CSPModel(config)
@@ -145,7 +195,9 @@ class CSPTask:
         return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def training_rows(self, table: pd.DataFrame, config: PretrainConfig) -> np.ndarray:
-        """All train and tier3 buildings."""
+        """The ``train`` patches of a run on patches, else all train and tier3 buildings."""
+        if trains_on_patches(config):
+            return np.flatnonzero((table["split"] == "train").to_numpy())
         return np.flatnonzero(table["split"].isin(TRAIN_SPLITS).to_numpy())
 
     def epoch_batches(
