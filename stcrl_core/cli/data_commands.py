@@ -1,0 +1,212 @@
+"""``stcrl`` commands that make and read data: synth-xbd, ingest-xbd, synth-inria,
+ingest-inria, patches."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from stcrl_core.cli.arguments import csv_list, int_list
+
+
+def _cmd_synth_xbd(args: argparse.Namespace) -> int:
+    from stcrl_core.data.synthetic import generate_xbd
+    from stcrl_core.progress import tqdm_progress
+
+    with tqdm_progress("synth-xbd") as progress:
+        summary = generate_xbd(
+            args.out,
+            events=args.events,
+            scenes_per_event=args.scenes_per_event,
+            size=args.size,
+            seed=args.seed,
+            progress=progress,
+        )
+    classes = ", ".join(f"{k} {v}" for k, v in sorted(summary["buildings_per_class"].items()))
+    splits = ", ".join(f"{k} {v}" for k, v in summary["scenes_per_split"].items())
+    print(f"wrote {sum(summary['scenes_per_split'].values())} scenes to {args.out} ({splits}); "
+          f"buildings: {classes}")  # fmt: skip
+    return 0
+
+
+def _cmd_ingest_xbd(args: argparse.Namespace) -> int:
+    from stcrl_core.data.objects import IngestConfig, build_objects
+    from stcrl_core.progress import tqdm_progress
+
+    config = IngestConfig(
+        root=str(Path(args.root).resolve()),
+        splits=tuple(args.splits),
+        crop_size=args.crop_size,
+        buffer_m=args.buffer_m,
+        workers=args.workers,
+    )
+    with tqdm_progress("ingest-xbd") as progress:
+        report = build_objects(config, args.workspace, progress=progress)
+    print(report["summary"])
+    if args.patch:  # segmentation patches of the pre-disaster scenes as well
+        from stcrl_core.data.patch_ingest import patches_from_objects
+
+        with tqdm_progress("patches") as progress:
+            patches = patches_from_objects(args.workspace, args.patch, progress=progress)
+        print(patches["summary"])
+    return 0
+
+
+def _cmd_synth_inria(args: argparse.Namespace) -> int:
+    from stcrl_core.data.synthetic_inria import generate_inria
+    from stcrl_core.progress import tqdm_progress
+
+    with tqdm_progress("synth-inria") as progress:
+        summary = generate_inria(
+            args.out,
+            cities=args.cities,
+            tiles_per_city=args.tiles_per_city,
+            size=args.size,
+            seed=args.seed,
+            progress=progress,
+        )
+    print(f"wrote {len(summary['cities']) * summary['tiles_per_city']} Inria-format tiles "
+          f"({summary['size']} px) to {args.out}")  # fmt: skip
+    return 0
+
+
+def _cmd_ingest_inria(args: argparse.Namespace) -> int:
+    from stcrl_core.data.patch_ingest import InriaIngestConfig, ingest_inria
+    from stcrl_core.progress import tqdm_progress
+
+    config = InriaIngestConfig(
+        root=str(Path(args.root).resolve()), patch=args.patch, val_tiles=tuple(args.val_tiles)
+    )
+    with tqdm_progress("ingest-inria") as progress:
+        report = ingest_inria(config, args.workspace, progress=progress)
+    print(report["summary"])
+    return 0
+
+
+def _cmd_patches(args: argparse.Namespace) -> int:
+    from stcrl_core.data.patch_ingest import patches_from_objects
+    from stcrl_core.progress import tqdm_progress
+
+    if not args.from_objects:
+        raise ValueError("say where the patches come from: --from-objects")
+    with tqdm_progress("patches") as progress:
+        report = patches_from_objects(args.workspace, args.patch, args.root, progress=progress)
+    print(report["summary"])
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register the data commands."""
+    from stcrl_core.data.synthetic_events import DEFAULT_EVENTS, EVENTS
+    from stcrl_core.data.synthetic_inria import DEFAULT_CITIES as INRIA_CITIES
+    from stcrl_core.data.xbd import SPLITS
+
+    p = sub.add_parser(
+        "synth-xbd",
+        help="write a realistic synthetic dataset in the exact xBD layout (demo and test data)",
+        description="Write synthetic scenes of named xBD events in the xBD layout and schema "
+        "(images, labels with full metadata, targets).",
+    )
+    p.add_argument("--out", required=True, help="output folder (gets train/ tier3/ test/ hold/)")
+    p.add_argument(
+        "--events",
+        type=csv_list,
+        default=list(DEFAULT_EVENTS),
+        help=f"comma-separated events (default: {','.join(DEFAULT_EVENTS)}; "
+        f"available: {','.join(sorted(EVENTS))})",
+    )
+    p.add_argument(
+        "--scenes-per-event", type=int, default=4, help="pre/post pairs per event (default 4)"
+    )
+    p.add_argument(
+        "--size", type=int, default=512, help="image side in pixels (default 512; xBD uses 1024)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(handler=_cmd_synth_xbd)
+
+    p = sub.add_parser(
+        "ingest-xbd",
+        help="build xBD-obj building crops and the building table in a workspace",
+        description="Cut a square pre and post crop around every building of an xBD folder into "
+        "WS/objects/ (buildings.parquet, crops_pre.npy, crops_post.npy, ingest_report.json). "
+        "Bad files are skipped and reported; the exit status is non-zero only when nothing "
+        "could be ingested.",
+    )
+    p.add_argument(
+        "--root", required=True, help="xBD root folder (holding train/, tier3/, test/, hold/)"
+    )
+    p.add_argument("--workspace", required=True, help="workspace folder (created if missing)")
+    p.add_argument(
+        "--splits",
+        type=csv_list,
+        default=list(SPLITS),
+        help=f"comma-separated splits to ingest (default: {','.join(SPLITS)})",
+    )
+    p.add_argument("--crop-size", type=int, default=96, help="crop side in pixels (default 96)")
+    p.add_argument(
+        "--buffer-m",
+        type=float,
+        default=15.0,
+        help="context around each building in metres (default 15)",
+    )
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--patch",
+        type=int,
+        default=None,
+        help="also cut segmentation patches of this side from the pre-disaster scenes into "
+        "WS/patches/ (as `stcrl patches --from-objects`)",
+    )
+    p.set_defaults(handler=_cmd_ingest_xbd)
+
+    p = sub.add_parser(
+        "synth-inria",
+        help="write Inria-format GeoTIFF tiles of cities with distinct looks (demo and test data)",
+        description="Write OUT/train/images/<city><n>.tif and OUT/train/gt/<city><n>.tif with a "
+        "real UTM CRS and transform.",
+    )
+    p.add_argument("--out", required=True, help="output folder (gets train/images, train/gt)")
+    p.add_argument(
+        "--cities",
+        type=csv_list,
+        default=list(INRIA_CITIES),
+        help=f"comma-separated cities (default: {','.join(INRIA_CITIES)})",
+    )
+    p.add_argument("--tiles-per-city", type=int, default=8, help="tiles per city (default 8)")
+    p.add_argument("--size", type=int, default=512, help="tile side in pixels (default 512)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(handler=_cmd_synth_inria)
+
+    p = sub.add_parser(
+        "ingest-inria",
+        help="cut Inria Aerial Image Labeling tiles into segmentation patches (WS/patches/)",
+        description="Read ROOT/train/images/<city><n>.tif and ROOT/train/gt/<city><n>.tif with "
+        "rasterio, keep the georeference, use tiles 1 to 5 of each city as validation and write "
+        "WS/patches/ (patches.parquet, images.npy, masks.npy, report.json). Bad tiles are "
+        "skipped and reported. Replaces any earlier patch store of the workspace.",
+    )
+    p.add_argument("--root", required=True, help="Inria root (AerialImageDataset or its parent)")
+    p.add_argument("--workspace", required=True, help="workspace folder (created if missing)")
+    p.add_argument("--patch", type=int, default=512, help="patch side in pixels (default 512)")
+    p.add_argument(
+        "--val-tiles",
+        type=int_list,
+        default=[1, 2, 3, 4, 5],
+        help="tile numbers of each city used for validation (default 1,2,3,4,5)",
+    )
+    p.set_defaults(handler=_cmd_ingest_inria)
+
+    p = sub.add_parser(
+        "patches",
+        help="cut segmentation patches from the pre-disaster xBD scenes of a workspace",
+        description="Cut the pre-disaster images of the workspace's xBD ingest into patches with "
+        "masks rasterised from the pre-disaster building polygons, the event as the location "
+        "(train/tier3 -> train, test/hold -> val). Replaces any earlier patch store.",
+    )
+    p.add_argument("--workspace", required=True, help="workspace with an xBD ingest")
+    p.add_argument(
+        "--from-objects", action="store_true", help="from the scenes of `stcrl ingest-xbd`"
+    )
+    p.add_argument("--patch", type=int, default=512, help="patch side in pixels (default 512)")
+    p.add_argument("--root", default=None, help="xBD root (default: the one of the ingest)")
+    p.set_defaults(handler=_cmd_patches)
