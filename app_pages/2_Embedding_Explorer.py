@@ -16,6 +16,7 @@ import streamlit as st
 
 from app_pages.common import current_workspace, stamp
 from app_pages.hover_crops import hover_panel
+from app_pages.jobs_panel import show_job_progress
 from stcrl_core.embeddings import embedded_runs
 from stcrl_core.errors import StcrlError
 from stcrl_core.explore.clustering import cluster_summary, kmeans_clusters
@@ -289,13 +290,9 @@ def projection_progress() -> None:
     if not job_id:
         return
     job = read_job(path, job_id)
-    prog = job["progress"]
-    if job["status"] in ("queued", "running"):
-        share = prog["done"] / prog["total"] if prog.get("total") else 0.0
-        st.progress(min(share, 1.0), text=f"Computing the projection: {prog.get('message', '')}")
-    elif job["status"] == "failed":
-        st.error(job["error"])
-    elif job["status"] == "cancelled":
+    if show_job_progress(job, "Computing the projection") or job["status"] == "failed":
+        return
+    if job["status"] == "cancelled":
         st.warning("The projection job was cancelled.")
     elif npy.exists():
         st.session_state.pop("explorer_job")

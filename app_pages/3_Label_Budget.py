@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app_pages.common import current_workspace
+from app_pages.jobs_panel import show_job_progress
 from stcrl_core.embeddings import embedded_runs
 from stcrl_core.engine import resolve_device
 from stcrl_core.errors import StcrlError
@@ -141,13 +142,9 @@ def job_status() -> None:
     if not job_id:
         return
     job = read_job(path, job_id)
-    prog = job["progress"]
-    if job["status"] in ("queued", "running"):
-        share = prog["done"] / prog["total"] if prog.get("total") else 0.0
-        st.progress(min(share, 1.0), text=f"Experiment running: {prog.get('message', '')}")
-    elif job["status"] == "failed":
-        st.error(job["error"])
-    elif job["status"] == "done" and st.session_state.get("budget_shown") != job_id:
+    if show_job_progress(job, "Experiment running"):
+        return
+    if job["status"] == "done" and st.session_state.get("budget_shown") != job_id:
         st.session_state["budget_shown"] = job_id
         st.session_state["budget_experiment"] = job["result"]["id"]
         st.rerun()

@@ -15,6 +15,19 @@ from stcrl_core.jobs import cancel_job, list_jobs, start_job
 from stcrl_core.workspace import Workspace
 
 
+def show_job_progress(job: dict, text: str) -> bool:
+    """Draw a queued/running job's progress bar (``text`` before its message) or a failed
+    job's error; returns whether the job is still active."""
+    prog = job["progress"]
+    if job["status"] in ("queued", "running"):
+        share = prog["done"] / prog["total"] if prog.get("total") else 0.0
+        st.progress(min(share, 1.0), text=f"{text}: {prog.get('message', '')}")
+        return True
+    if job["status"] == "failed":
+        st.error(job["error"])
+    return False
+
+
 @st.fragment(run_every=2)
 def jobs_panel(ws: Workspace) -> None:
     """Live status of the workspace's jobs (polled every 2 s), with cancel buttons."""
