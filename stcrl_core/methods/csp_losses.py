@@ -25,10 +25,10 @@ loss on the concatenated batch (as the ST-CRL loss does).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
+
+from stcrl_core.methods.gather import gather_with_grad
 
 
 def _unit(z: torch.Tensor) -> torch.Tensor:
@@ -61,17 +61,6 @@ def _contrast(
         return F.cross_entropy(logits, target)
 
 
-def _gather() -> tuple[Callable[[torch.Tensor], torch.Tensor], int] | None:
-    """All-gather with gradients and this rank, or None without a multi-process group."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return None
-    from torch.distributed.nn.functional import all_gather
-
-    return (lambda u: torch.cat(all_gather(u), dim=0)), dist.get_rank()
-
-
 def in_batch_loss(loc: torch.Tensor, img: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
     """CSP's in-batch image-location loss (mean over the batch).
 
@@ -99,7 +88,7 @@ def distributed_in_batch_loss(
     Local batches must be of equal size. Without a multi-process group it is
     :func:`in_batch_loss`.
     """
-    gathered = _gather()
+    gathered = gather_with_grad()
     if gathered is None:
         return in_batch_loss(loc, img, temperature)
     _check_pair(loc, img, ("loc", "img"))
@@ -170,7 +159,7 @@ def distributed_simcse_loss(
     view_a: torch.Tensor, view_b: torch.Tensor, temperature: float = 0.1
 ) -> torch.Tensor:
     """:func:`simcse_loss` of the local first views against every process's second views."""
-    gathered = _gather()
+    gathered = gather_with_grad()
     if gathered is None:
         return simcse_loss(view_a, view_b, temperature)
     _check_pair(view_a, view_b, ("view_a", "view_b"))

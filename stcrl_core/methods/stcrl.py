@@ -27,6 +27,7 @@ from torch import nn
 from stcrl_core.data.augment import AugmentConfig, augment
 from stcrl_core.data.datasets import cut_batches
 from stcrl_core.eval.budget import TRAIN_SPLITS
+from stcrl_core.methods.gather import gather_with_grad
 from stcrl_core.models.encoders import build_encoder, feature_dim
 from stcrl_core.models.heads import EncoderWithHead, ProjectionHead
 
@@ -149,16 +150,11 @@ def distributed_stcrl_loss(
     concatenated global batch, and DDP's gradient averaging gives its gradient.
     Without a process group it is :func:`stcrl_loss`.
     """
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    gathered = gather_with_grad()
+    if gathered is None:
         return stcrl_loss(z_pre, z_post, temperature, variant)
-    from torch.distributed.nn.functional import all_gather
-
-    def gather(u: torch.Tensor) -> torch.Tensor:
-        return torch.cat(all_gather(u), dim=0)
-
-    return _mean_loss(z_pre, z_post, temperature, variant, gather, dist.get_rank())
+    gather, rank = gathered
+    return _mean_loss(z_pre, z_post, temperature, variant, gather, rank)
 
 
 def _mean_loss(
