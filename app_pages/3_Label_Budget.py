@@ -20,7 +20,7 @@ from stcrl_core.jobs import read_job, start_job
 
 # Seconds per trial, per labelled building, measured on a 2-core CPU
 # (benchmarks/bench_probes.py, bench_pretrain.py); a GPU is far faster.
-COST_PER_LABEL = {"lr": 4e-5, "mlp": 8e-5, "finetune": 0.13, "supervised": 0.13}
+COST_PER_LABEL = {"lr": 1e-5, "mlp": 1e-5, "finetune": 0.13, "supervised": 0.13}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -34,7 +34,11 @@ parameters (``probe:key=value,...``, e.g. ``mlp:max_iter=100,lr=0.02``) against
 the same scikit-learn results. Times of the whole curve are medians over
 ``--repeats`` rounds; within a round each budget is fitted by scikit-learn,
 ours and every variant back to back (so load from other processes hits them
-alike), with torch's default thread count unless ``--threads`` is given; the
+alike), with torch's default thread count unless ``--threads`` is given, and
+each timed fit starts after ``--pause`` seconds of idle (default 0.5): OpenBLAS,
+which scikit-learn's numpy uses, keeps its worker threads spinning for about
+0.1 s after each call, which otherwise slows the next contender's first 0.1 s
+on a 2-core machine (it added about 0.1 s to every batched fit of ours). The
 1-minute load average before and after is saved. Results are printed as
 Markdown tables and written to ``benchmarks/out/probes.json``; record them in
 ``docs/benchmarks.md``.
@@ -167,6 +171,13 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.5,
+        help="idle seconds before each timed fit, so that spinning BLAS threads of the "
+        "previous one settle (default 0.5)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of data and draws (default 0)")
     parser.add_argument("--out", default="benchmarks/out", help="where results go")
     args = parser.parse_args()
@@ -189,6 +200,7 @@ def main() -> None:
         "budgets": BUDGETS,
         "trials": args.trials,
         "repeats": args.repeats,
+        "pause_s": args.pause,
         "loadavg_before": os.getloadavg()[0],
         "probes": {},
     }
@@ -205,6 +217,7 @@ def main() -> None:
         for _ in range(args.repeats):
             for budget, (x, y) in subsets.items():
                 for i, params in enumerate(settings):
+                    time.sleep(args.pause)
                     start = time.perf_counter()
                     if params is None:
                         preds[i][budget] = fit_sklearn(probe, x, y, x_eval)

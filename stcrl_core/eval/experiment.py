@@ -19,9 +19,10 @@ run's location embeddings fitted on the same trial
 (:mod:`stcrl_core.eval.location_prior`); ``RUN`` alone gives the image-only
 curve on the same trials.
 
-The id is a hash of the configuration and of the inputs (building table and
-embedding files), so the same configuration run twice returns the stored
-result at once, and a retrained run gets a new experiment.
+The id is a hash of the configuration, of the inputs (building table and
+embedding files) and of the probes' version (``PROBES_VERSION``), so the same
+configuration run twice returns the stored result at once, while a retrained
+run or changed probes get a new experiment.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from stcrl_core.eval.location_prior import (
     parse_run_spec,
 )
 from stcrl_core.eval.metrics import batched_confusion, batched_overall_f1, scores_from_confusion
-from stcrl_core.eval.probes import PROBES
+from stcrl_core.eval.probes import PROBES, PROBES_VERSION
 from stcrl_core.eval.report import curves_frame, plot_curves, results_frame, table_frame
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
@@ -129,7 +130,9 @@ def experiment_id(config: BudgetConfig, workspace: Workspace) -> tuple[str, dict
         inputs[spec] = [_fingerprint(folder / name) for name in names if (folder / name).exists()]
     key = {k: v for k, v in asdict(config).items() if k != "device"}
     digest = hashlib.sha1(
-        json.dumps({"config": key, "inputs": inputs}, sort_keys=True).encode()
+        json.dumps(
+            {"config": key, "inputs": inputs, "probes_version": PROBES_VERSION}, sort_keys=True
+        ).encode()
     ).hexdigest()
     return digest[:12], inputs
 
