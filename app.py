@@ -31,10 +31,16 @@ def load_summary(path: str, stamp: float) -> dict:
 
     ``stamp`` (the manifest's modification time) makes the cache follow updates.
     """
+    from stcrl_core.data.patches import has_patches, load_patches
+
     ws = Workspace.open(path)
     manifest = ws.read_manifest()
+    patches = None
+    if has_patches(ws):
+        table = load_patches(ws.path)[0]
+        patches = pd.crosstab(table["location"], table["split"])
     if not ws.has_objects():
-        return {"manifest": manifest, "objects": False}
+        return {"manifest": manifest, "objects": False, "patches": patches}
     table = ws.buildings()
     table["class"] = table["damage"].map(DAMAGE_NAMES)
     counts = pd.crosstab(table["event"], table["class"]).reindex(columns=CLASS_ORDER, fill_value=0)
@@ -55,6 +61,7 @@ def load_summary(path: str, stamp: float) -> dict:
         "events": events,
         "buildings": len(table),
         "scenes": int(table["scene"].nunique()),
+        "patches": patches,
     }
 
 
@@ -82,23 +89,9 @@ def experiments_frame(ws: Workspace) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def home() -> None:
-    """The home page: what the chosen workspace holds."""
-    st.title("ST-CRL building analysis")
-    st.caption("Label-efficient building damage analysis from pre/post-disaster satellite imagery.")
-    path = st.session_state.get("workspace", DEFAULT_WORKSPACE)
-    try:
-        ws = Workspace.open(check_workspace_path(path))
-        summary = load_summary(str(ws.path.resolve()), ws.manifest_path.stat().st_mtime)
-    except StcrlError as exc:
-        st.error(str(exc))
-        st.info("Build the demo with `make demo`, or enter another workspace in the sidebar.")
-        st.stop()
-    if not summary["objects"]:
-        st.info(
-            f"{path} holds no buildings yet: run `stcrl ingest-xbd --root DATA --workspace {path}`."
-        )
-        st.stop()
+def buildings_summary(summary: dict) -> None:
+    """Counts of the workspace's buildings per event, damage class and split, and what
+    ingest skipped."""
     cols = st.columns(4)
     cols[0].metric("Buildings", f"{summary['buildings']:,}")
     cols[1].metric("Scenes", summary["scenes"])
@@ -115,6 +108,37 @@ def home() -> None:
     if report["skipped"]:
         with st.expander(f"{len(report['skipped'])} items skipped at ingest"):
             st.dataframe(pd.DataFrame(report["skipped"]), width="stretch")
+
+
+def home() -> None:
+    """The home page: what the chosen workspace holds."""
+    st.title("ST-CRL building analysis")
+    st.caption("Label-efficient building damage analysis from pre/post-disaster satellite imagery.")
+    path = st.session_state.get("workspace", DEFAULT_WORKSPACE)
+    try:
+        ws = Workspace.open(check_workspace_path(path))
+        summary = load_summary(str(ws.path.resolve()), ws.manifest_path.stat().st_mtime)
+    except StcrlError as exc:
+        st.error(str(exc))
+        st.info("Build the demo with `make demo`, or enter another workspace in the sidebar.")
+        st.stop()
+    if summary["objects"]:
+        buildings_summary(summary)
+    elif summary["patches"] is None:
+        st.info(
+            f"{path} holds no buildings or patches yet: run `stcrl ingest-xbd --root DATA "
+            f"--workspace {path}` (buildings) or `stcrl ingest-inria` (segmentation patches)."
+        )
+        st.stop()
+    else:
+        st.info(
+            f"{path} holds segmentation patches but no buildings: the damage map, explorer "
+            "building views and label-budget pages need `stcrl ingest-xbd`."
+        )
+    if summary["patches"] is not None:
+        st.subheader("Segmentation patches")
+        st.caption("Patches per location and split (`stcrl ingest-inria`).")
+        st.dataframe(summary["patches"], width="stretch")
     st.subheader("Pages")
     links = st.columns(4)
     links[0].page_link("app_pages/1_Damage_Map.py", label="Damage map", icon="🗺️")
@@ -136,7 +160,7 @@ def home() -> None:
     st.subheader("Background jobs")
     jobs_panel(ws)
     with st.expander("Start work in the background"):
-        start_work_panel(ws, [] if runs.empty else runs["run"].tolist())
+        start_work_panel(ws, runs)
 
 
 def main() -> None:

@@ -1,14 +1,15 @@
 """Background jobs started from the app: heavy work in a worker process.
 
 A Streamlit rerun stops the script thread, so long work (a pretraining, an
-embedding, a projection, a label-budget experiment, predictions) never runs
-there. :func:`start_job` writes a job record to ``WS/jobs/<id>.json`` and starts
-a worker process in its own session (``python -m stcrl_core.jobs run WS ID``),
-which survives reruns, page switches and closed tabs. The worker reports
-progress into the record (atomically, a few times a second at most); every
-session reads the same records, so all see every job, and starting a job that
-is already queued or running with the same settings returns the running one.
-:func:`cancel_job` stops a job's process group. Worker code never calls ``st.*``.
+embedding, a projection, a label-budget experiment, predictions, expert
+segmentation networks) never runs there. :func:`start_job` writes a job record
+to ``WS/jobs/<id>.json`` and starts a worker process in its own session
+(``python -m stcrl_core.jobs run WS ID``), which survives reruns, page
+switches and closed tabs. The worker reports progress into the record
+(atomically, a few times a second at most); every session reads the same
+records, so all see every job, and starting a job that is already queued or
+running with the same settings returns the running one. :func:`cancel_job`
+stops a job's process group. Worker code never calls ``st.*``.
 """
 
 from __future__ import annotations
@@ -44,9 +45,17 @@ def _now() -> str:
 
 def _run_pretrain(ws: str, args: dict, progress) -> dict:
     from stcrl_core.engine import PretrainConfig, pretrain
+    from stcrl_core.pretrain_defaults import pretrain_defaults
 
     resume = bool(args.pop("resume", False))
+    args = pretrain_defaults(args["method"], ws, args.get("image_run")) | args
     return pretrain(PretrainConfig(**args), ws, resume=resume, progress=progress)
+
+
+def _run_experts(ws: str, args: dict, progress) -> dict:
+    from stcrl_core.methods.experts import ExpertsConfig, run_experts
+
+    return run_experts(ExpertsConfig(**args), ws, progress)
 
 
 def _run_embed(ws: str, args: dict, progress) -> dict:
@@ -83,6 +92,7 @@ KINDS = {
     "project": _run_project,
     "budget": _run_budget,
     "predict": _run_predict,
+    "experts": _run_experts,
 }
 
 

@@ -35,21 +35,13 @@ def _cmd_experts(args: argparse.Namespace) -> int:
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     import os
 
-    from stcrl_core.engine import PretrainConfig, dist_info_from_env, pretrain, read_run_config
+    from stcrl_core.engine import PretrainConfig, dist_info_from_env, pretrain
+    from stcrl_core.pretrain_defaults import pretrain_defaults
     from stcrl_core.progress import no_progress, tqdm_progress
-    from stcrl_core.workspace import Workspace
 
     if args.image_run and args.method != "csp":
         raise ValueError("--image-run is a CSP setting; add --method csp")
-    triplet = args.method == "triplet"  # the experts paper's defaults differ
-    arch = args.arch
-    if arch is None:  # a CSP run on frozen features takes the image run's architecture
-        image_run = args.image_run if args.method == "csp" else None
-        arch = (
-            read_run_config(Workspace.open(args.workspace), image_run).arch
-            if image_run
-            else ("resnet34" if triplet else "resnet18")
-        )
+    defaults = pretrain_defaults(args.method, args.workspace, args.image_run)
     csp = {}
     if args.method == "csp":
         csp = {
@@ -66,15 +58,14 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
             "csp_weight_simcse": args.weight_simcse,
             "csp_random_locations": args.random_locations,
         }
-    default_lr = 1e-3 if args.method == "csp" else 1e-4 if triplet else 0.01
     config = PretrainConfig(
         method=args.method,
         run=args.run,
-        arch=arch,
+        arch=args.arch or defaults["arch"],
         epochs=args.epochs,
-        batch_size=args.batch_size or (32 if triplet else 256),
-        lr=args.lr if args.lr is not None else default_lr,
-        weight_decay=5e-4 if triplet else 1e-4,
+        batch_size=args.batch_size or defaults["batch_size"],
+        lr=args.lr if args.lr is not None else defaults["lr"],
+        weight_decay=defaults["weight_decay"],
         embedding_dim=args.embedding_dim,
         margin=args.margin,
         temperature=args.temperature,
