@@ -19,6 +19,9 @@ from stcrl_core.methods.triplet import (
     load_patch_embeddings,
     location_knn_accuracy,
     poly_factor,
+)
+from stcrl_core.methods.triplet_loss import (
+    distributed_triplet_margin_loss,
     triplet_margin_loss,
 )
 
@@ -136,3 +139,13 @@ def test_cli_pretrain_triplet_defaults(patch_ws: Path, tmp_path: Path) -> None:
     assert (config["embedding_dim"], config["margin"]) == (2048, 0.2)
     assert main(["embed", "--workspace", str(ws), "--run", "c"]) == 0
     assert np.load(ws / "runs" / "c" / "embeddings_patch.npy").shape == (72, 2048)
+
+
+def test_distributed_loss_without_process_group_is_the_plain_one() -> None:
+    g = torch.Generator().manual_seed(0)
+    z, labels = torch.randn(12, 5, generator=g), torch.arange(12) % 3
+    for mining in ("all", "hard"):
+        assert torch.equal(
+            distributed_triplet_margin_loss(z, labels, 0.3, mining),
+            triplet_margin_loss(z, labels, 0.3, mining),
+        )

@@ -14,11 +14,12 @@ negative ``n`` from another. The network is trained end to end on the sum of
 both losses.
 
 Choices where the paper is silent: triplets are mined within each batch
-(Hermans et al., "In Defense of the Triplet Loss", 2017): every valid
-(anchor, positive, negative) of the batch (``mining="all"``, the default) or
-the hardest positive and negative of each anchor (``"hard"``); the margin is
-0.2. On a 512 px patch the paper's 5x5 pooling of the 16 x 16 bottleneck gives
-about a 3 x 3 grid; here the bottleneck is average-pooled to a 3 x 3 grid
+(Hermans et al., "In Defense of the Triplet Loss", 2017; the loss is in
+:mod:`stcrl_core.methods.triplet_loss`): every valid (anchor, positive,
+negative) of the batch (``mining="all"``, the default) or the hardest positive
+and negative of each anchor (``"hard"``), over every process's batch under
+torchrun; the margin is 0.2. On a 512 px patch the paper's 5x5 pooling of the
+16 x 16 bottleneck gives about a 3 x 3 grid; here the bottleneck is average-pooled to a 3 x 3 grid
 whatever the patch size, so small patches (64 px in the demo) work with the
 same layers. The autoencoder has no skip connections, so the bottleneck has to
 hold the image.
@@ -39,6 +40,10 @@ from torch import nn
 from stcrl_core.data.augment import normalise, to_float
 from stcrl_core.data.datasets import cut_batches
 from stcrl_core.data.patches import PatchImages
+from stcrl_core.methods.triplet_loss import (
+    cosine_distances,
+    distributed_triplet_margin_loss,
+)
 from stcrl_core.models.unet import ResNetTrunk, UNetDecoder
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
@@ -47,60 +52,6 @@ if TYPE_CHECKING:
     from stcrl_core.engine import PretrainConfig
 
 POOL_GRID = 3
-MINING = ("all", "hard")
-
-
-def cosine_distances(z: torch.Tensor) -> torch.Tensor:
-    """``(N, N)`` matrix of ``1 - cos(z_i, z_j)`` (computed in at least float32)."""
-    u = F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=1)
-    return 1 - u @ u.T
-
-
-def triplet_margin_loss(
-    z: torch.Tensor, labels: torch.Tensor, margin: float = 0.2, mining: str = "all"
-) -> torch.Tensor:
-    """Triplet margin loss with cosine distance, triplets mined within the batch (eq. 1).
-
-    Args:
-        z: ``(N, d)`` embeddings (need not be normalised).
-        labels: ``(N,)`` location of each embedding; anchor and positive share
-            one, the negative has another.
-        margin: The margin (>= 0).
-        mining: ``"all"``: mean over every valid triplet of the batch;
-            ``"hard"``: for each anchor with a positive and a negative, its
-            farthest positive and nearest negative, mean over those anchors.
-
-    Returns:
-        The scalar loss (0, with a gradient, when the batch has no valid triplet).
-
-    Raises:
-        ValueError: On a shape mismatch, a negative margin or unknown mining.
-    """
-    if z.ndim != 2 or labels.shape != (z.shape[0],):
-        raise ValueError(
-            f"z must be (N, d) and labels (N,), got {tuple(z.shape)} and {tuple(labels.shape)}"
-        )
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
-    if mining not in MINING:
-        raise ValueError(f"mining must be one of {MINING}, got {mining!r}")
-    with torch.autocast(device_type=z.device.type, enabled=False):
-        d = cosine_distances(z)
-        same = labels[:, None] == labels[None, :]
-        eye = torch.eye(len(labels), dtype=torch.bool, device=z.device)
-        positive, negative = same & ~eye, ~same
-        if mining == "hard":
-            valid = positive.any(1) & negative.any(1)
-            if not valid.any():
-                return z.sum() * 0.0
-            hardest_pos = d.masked_fill(~positive, float("-inf")).amax(1)
-            hardest_neg = d.masked_fill(~negative, float("inf")).amin(1)
-            return F.relu(hardest_pos - hardest_neg + margin)[valid].mean()
-        valid = positive[:, :, None] & negative[:, None, :]  # (anchor, positive, negative)
-        if not valid.any():
-            return z.sum() * 0.0
-        losses = F.relu(d[:, :, None] - d[:, None, :] + margin)
-        return losses[valid].mean()
 
 
 class LocationEncoder(nn.Module):
@@ -218,7 +169,7 @@ class TripletTask:
         reconstruction, z = model(x)
         recon_loss = F.smooth_l1_loss(reconstruction.float(), x.float())
         labels = batch["location"]
-        trip_loss = triplet_margin_loss(z, labels, config.margin)
+        trip_loss = distributed_triplet_margin_loss(z, labels, config.margin)
         with torch.no_grad():
             d = cosine_distances(z.float())
             same = labels[:, None] == labels[None, :]
