@@ -149,3 +149,37 @@ def test_distributed_loss_without_process_group_is_the_plain_one() -> None:
             distributed_triplet_margin_loss(z, labels, 0.3, mining),
             triplet_margin_loss(z, labels, 0.3, mining),
         )
+
+
+TRIPLET_WORKER = """
+from stcrl_core.methods.triplet_loss import distributed_triplet_margin_loss
+
+n = batch["z"].shape[0] // world
+for mining in ("all", "hard"):
+    z = batch["z"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
+    loss = distributed_triplet_margin_loss(z, batch["labels"][rank * n:(rank + 1) * n], 0.3, mining)
+    loss.backward()
+    mean = loss.detach().clone()
+    dist.all_reduce(mean)
+    result[mining] = {"mean": mean / world, "grad": z.grad}
+"""
+
+
+@pytest.mark.timeout(120)
+def test_distributed_loss_mines_the_global_batch(tmp_path: Path) -> None:
+    from tests.distributed_harness import run_gloo_workers
+
+    world = 2
+    g = torch.Generator().manual_seed(7)
+    # rank 0 holds only locations 0 and 1, rank 1 only 2: mining has to cross processes
+    z, labels = torch.randn(8, 5, generator=g), torch.tensor([0, 1, 0, 1, 2, 2, 2, 2])
+    results = run_gloo_workers(tmp_path, TRIPLET_WORKER, {"z": z, "labels": labels}, world)
+    for mining in ("all", "hard"):
+        full_z = z.clone().requires_grad_(True)
+        full = triplet_margin_loss(full_z, labels, 0.3, mining)
+        full.backward()
+        for res in results:  # the mean of the per-rank losses is the global-batch loss
+            torch.testing.assert_close(res[mining]["mean"], full.detach(), rtol=1e-6, atol=1e-6)
+        # the gather's backward sums over ranks: / world is the gradient of the mean
+        grad = torch.cat([res[mining]["grad"] for res in results]) / world
+        torch.testing.assert_close(grad, full_z.grad, rtol=1e-5, atol=1e-6)
