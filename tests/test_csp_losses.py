@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +18,7 @@ from stcrl_core.methods.csp_losses import (
     simcse_loss,
     uniform_sphere_locations,
 )
+from tests.distributed_harness import run_gloo_workers
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -126,36 +122,21 @@ def test_distributed_losses_without_process_group_are_the_plain_ones() -> None:
     assert torch.equal(distributed_simcse_loss(a, b, 0.2), simcse_loss(a, b, 0.2))
 
 
-WORKER = textwrap.dedent(
-    """
-    import datetime
-    import sys
+# run by tests.distributed_harness after its prologue: rank, world, batch, torch, dist
+WORKER = """
+from stcrl_core.methods.csp_losses import distributed_in_batch_loss, distributed_simcse_loss
 
-    import torch
-    import torch.distributed as dist
-
-    from stcrl_core.methods.csp_losses import distributed_in_batch_loss, distributed_simcse_loss
-
-    rank, world, init_file, data, out = int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6]
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=world, timeout=datetime.timedelta(seconds=60))
-    batch = torch.load(data)
-    n = batch["a"].shape[0] // world
-    result = {}
-    for name, fn in (("batch", distributed_in_batch_loss), ("simcse", distributed_simcse_loss)):
-        a = batch["a"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
-        b = batch["b"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
-        loss = fn(a, b, batch["tau"])
-        loss.backward()
-        mean = loss.detach().clone()
-        dist.all_reduce(mean)
-        result[name] = {"mean": mean / world, "grad_a": a.grad, "grad_b": b.grad}
-    torch.save(result, out)
-    dist.barrier()
-    dist.destroy_process_group()
-    """
-)
+n = batch["a"].shape[0] // world
+result = {}
+for name, fn in (("batch", distributed_in_batch_loss), ("simcse", distributed_simcse_loss)):
+    a = batch["a"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
+    b = batch["b"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
+    loss = fn(a, b, batch["tau"])
+    loss.backward()
+    mean = loss.detach().clone()
+    dist.all_reduce(mean)
+    result[name] = {"mean": mean / world, "grad_a": a.grad, "grad_b": b.grad}
+"""
 
 
 @pytest.mark.timeout(120)
@@ -163,44 +144,7 @@ def test_distributed_losses_match_the_full_batch(tmp_path: Path) -> None:
     world, n, tau = 2, 8, 0.1
     g = torch.Generator().manual_seed(5)
     a, b = torch.randn(n, 6, generator=g), torch.randn(n, 6, generator=g)
-    torch.save({"a": a, "b": b, "tau": tau}, tmp_path / "batch.pt")
-    (tmp_path / "worker.py").write_text(WORKER)
-    repo = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))
-    if sys.platform.startswith("linux"):
-        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(tmp_path / "worker.py"),
-                str(rank),
-                str(world),
-                str(tmp_path / "init"),
-                str(tmp_path / "batch.pt"),
-                str(tmp_path / f"out{rank}.pt"),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank in range(world)
-    ]
-    logs = []
-    deadline = time.monotonic() + 90
-    try:
-        for p in procs:
-            logs.append(p.communicate(timeout=max(1.0, deadline - time.monotonic()))[0])
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for rank, p in enumerate(procs):
-        assert p.returncode == 0, f"rank {rank} failed:\n{logs[rank] if rank < len(logs) else ''}"
-    results = [torch.load(tmp_path / f"out{rank}.pt") for rank in range(world)]
+    results = run_gloo_workers(tmp_path, WORKER, {"a": a, "b": b, "tau": tau}, world, timeout=90)
     for name, fn in (("batch", in_batch_loss), ("simcse", simcse_loss)):
         fa, fb = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
         full = fn(fa, fb, tau)

@@ -10,11 +10,6 @@ on 2 gloo processes.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stcrl_core.methods.stcrl import contrastive_rows, distributed_stcrl_loss, stcrl_loss
+from tests.distributed_harness import run_gloo_workers
 
 Vec = list[float]
 
@@ -391,81 +387,30 @@ def test_distributed_without_process_group_is_stcrl_loss() -> None:
 # distributed: 2 gloo processes on CPU
 # ---------------------------------------------------------------------------
 
-WORKER = textwrap.dedent(
-    """
-    import datetime
-    import sys
+# run by tests.distributed_harness after its prologue: rank, world, batch, torch, dist
+WORKER = """
+from stcrl_core.methods.stcrl import distributed_stcrl_loss
 
-    import torch
-    import torch.distributed as dist
-
-    from stcrl_core.methods.stcrl import distributed_stcrl_loss
-
-    rank, world, init_file, data, out = int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6]
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=world, timeout=datetime.timedelta(seconds=60))
-    batch = torch.load(data)
-    n = batch["pre"].shape[0] // world
-    result = {}
-    for variant in ("stcrl", "simclr"):
-        z_pre = batch["pre"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
-        z_post = batch["post"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
-        loss = distributed_stcrl_loss(z_pre, z_post, batch["tau"], variant)
-        loss.backward()
-        mean = loss.detach().clone()
-        dist.all_reduce(mean)
-        result[variant] = {"local": loss.detach(), "mean": mean / world,
-                           "grad_pre": z_pre.grad, "grad_post": z_post.grad}
-    torch.save(result, out)
-    dist.barrier()
-    dist.destroy_process_group()
-    """
-)
+n = batch["pre"].shape[0] // world
+result = {}
+for variant in ("stcrl", "simclr"):
+    z_pre = batch["pre"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
+    z_post = batch["post"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
+    loss = distributed_stcrl_loss(z_pre, z_post, batch["tau"], variant)
+    loss.backward()
+    mean = loss.detach().clone()
+    dist.all_reduce(mean)
+    result[variant] = {"local": loss.detach(), "mean": mean / world,
+                       "grad_pre": z_pre.grad, "grad_post": z_post.grad}
+"""
 
 
 @pytest.mark.timeout(120)
 def test_distributed_matches_full_batch(tmp_path: Path) -> None:
     world, n, d, tau = 2, 8, 16, 0.1
     z_pre, z_post = random_batch(n, d, seed=61)
-    torch.save({"pre": z_pre, "post": z_post, "tau": tau}, tmp_path / "batch.pt")
-    (tmp_path / "worker.py").write_text(WORKER)
-    repo = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))
-    if sys.platform.startswith("linux"):
-        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(tmp_path / "worker.py"),
-                str(rank),
-                str(world),
-                str(tmp_path / "init"),
-                str(tmp_path / "batch.pt"),
-                str(tmp_path / f"out{rank}.pt"),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for rank in range(world)
-    ]
-    logs = []
-    deadline = time.monotonic() + 90  # well inside the 120 s pytest-timeout
-    try:
-        for p in procs:
-            logs.append(p.communicate(timeout=max(1.0, deadline - time.monotonic()))[0])
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for rank, p in enumerate(procs):
-        assert p.returncode == 0, f"rank {rank} failed:\n{logs[rank] if rank < len(logs) else ''}"
-    results = [torch.load(tmp_path / f"out{rank}.pt") for rank in range(world)]
+    batch = {"pre": z_pre, "post": z_post, "tau": tau}
+    results = run_gloo_workers(tmp_path, WORKER, batch, world, timeout=90)  # inside the 120 s
 
     half = n // world
     for variant in ("stcrl", "simclr"):
