@@ -25,6 +25,7 @@ from stcrl_core.maps.location_layer import (
     write_location_grid,
 )
 from tests.fixture_workspaces import copy_with_run
+from tests.job_waiting import wait_for_jobs
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 CSP = {"method": "csp", "batch_size": 32, "lr": 1e-3, "seed": 2, "min_radius": 0.001,
@@ -241,10 +242,6 @@ def test_damage_map_location_layer(ws: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_explorer_projects_the_location_embedding(ws: Path, monkeypatch) -> None:
-    import time
-
-    from stcrl_core.jobs import list_jobs
-
     monkeypatch.setenv("STCRL_WORKSPACE_ROOT", "/")
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["workspace"] = str(ws)
@@ -254,10 +251,7 @@ def test_explorer_projects_the_location_embedding(ws: Path, monkeypatch) -> None
     at.selectbox(key="explorer_method").set_value("pca")
     at.selectbox(key="explorer_view").set_value("loc").run()
     assert not at.exception, at.exception
-    deadline = time.monotonic() + 120
-    while any(j["status"] in ("queued", "running") for j in list_jobs(ws)):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    wait_for_jobs(ws)
     at.run()
     assert not at.exception and not at.info
     assert "PCA of the loc embeddings of **csp**" in " ".join(c.value for c in at.caption)

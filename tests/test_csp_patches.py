@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from stcrl_core.explore.projection import point_count, projection_views
 from stcrl_core.maps.location_layer import write_location_grid
 from stcrl_core.models.location import LocationError
 from stcrl_core.workspace import Workspace
+from tests.job_waiting import wait_for_jobs
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 CSP = {"method": "csp", "image_run": "trip", "batch_size": 16, "lr": 1e-3, "seed": 2,
@@ -175,8 +175,6 @@ def test_a_patch_subject_needs_a_triplet_image_run() -> None:
 
 
 def test_explorer_projects_the_patch_location_embedding(ws: Path, monkeypatch) -> None:
-    from stcrl_core.jobs import list_jobs
-
     monkeypatch.setenv("STCRL_WORKSPACE_ROOT", "/")
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["workspace"] = str(ws)
@@ -185,10 +183,7 @@ def test_explorer_projects_the_patch_location_embedding(ws: Path, monkeypatch) -
     assert at.selectbox(key="explorer_view").options == ["patchloc"]
     at.selectbox(key="explorer_method").set_value("pca").run()
     assert not at.exception, at.exception
-    deadline = time.monotonic() + 120
-    while any(j["status"] in ("queued", "running") for j in list_jobs(ws)):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    wait_for_jobs(ws)
     at.run()
     assert not at.exception and not at.info
     assert "PCA of the patchloc embeddings of **cspp**" in " ".join(c.value for c in at.caption)
