@@ -1,11 +1,7 @@
-"""Run a piece of code on 2 (or more) gloo processes on the CPU and collect results.
+"""Run a worker on several gloo processes on CPU and collect what each rank saved.
 
-The distributed losses are tested by running them in real processes, each
-holding its slice of a batch, and comparing with the single-process loss of
-the whole batch. :func:`run_gloo_workers` writes a worker script around the
-test's ``body``, starts one process per rank (``file://`` rendezvous, one
-thread each, loopback interface), waits with a deadline, kills stragglers and
-fails with the rank's output when one fails.
+The distributed-loss tests each write only their worker's own logic (a script body);
+starting the processes, the process group and the clean-up are here, once.
 """
 
 from __future__ import annotations
@@ -20,49 +16,64 @@ from typing import Any
 
 import torch
 
-PREAMBLE = """\
-import datetime
-import sys
+PROLOGUE = textwrap.dedent(
+    """
+    import datetime
+    import sys
 
-import torch
-import torch.distributed as dist
+    import torch
+    import torch.distributed as dist
 
-rank, world, init_file, data, out = int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6]
-torch.set_num_threads(1)
-dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                        world_size=world, timeout=datetime.timedelta(seconds=60))
-batch = torch.load(data)
-result = {}
-"""
+    rank, world, init_file, data, out = int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6]
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=world, timeout=datetime.timedelta(seconds=60))
+    batch = torch.load(data)
+    """
+)
 
-EPILOGUE = """
-torch.save(result, out)
-dist.barrier()
-dist.destroy_process_group()
-"""
+EPILOGUE = textwrap.dedent(
+    """
+    torch.save(result, out)
+    dist.barrier()
+    dist.destroy_process_group()
+    """
+)
 
 
 def run_gloo_workers(
-    tmp_path: Path, body: str, batch: dict[str, Any], world: int = 2, timeout: float = 90
+    tmp_path: Path,
+    worker_body: str,
+    batch: dict[str, Any],
+    world: int = 2,
+    timeout: float = 90.0,
 ) -> list[dict[str, Any]]:
-    """Run ``body`` on ``world`` gloo processes; return each rank's ``result``.
+    """Run ``worker_body`` on ``world`` gloo processes and return each rank's ``result``.
+
+    The body runs after a prologue that joins the process group (file:// rendezvous in
+    ``tmp_path``) and defines ``rank``, ``world``, ``batch`` (the dict given here, saved
+    and loaded with ``torch.save`` / ``torch.load``), ``torch`` and ``dist``; it must
+    leave a picklable dict in ``result``, which each rank saves before a final barrier.
 
     Args:
-        tmp_path: A fresh folder for the script, the batch and the results.
-        body: Python run by every rank after ``dist.init_process_group``, with
-            ``rank``, ``world``, ``batch`` (the dict below, loaded) and an empty
-            dict ``result`` to fill (saved and returned).
-        batch: Tensors and numbers every rank loads.
-        world: Number of processes.
-        timeout: Seconds all ranks together may take (keep it inside the test's
-            ``pytest.mark.timeout``).
+        tmp_path: An empty folder for the script, the batch, the rendezvous file and the
+            results.
+        worker_body: Python source (dedented) of the worker's own logic.
+        batch: The data every rank loads (tensors and plain numbers).
+        world: The number of processes.
+        timeout: Seconds all ranks together may take; keep it inside the test's
+            ``pytest.mark.timeout``. Ranks still running then are killed.
 
     Returns:
-        The ``result`` dicts in rank order.
+        The ``result`` of each rank, in rank order.
+
+    Raises:
+        AssertionError: If a rank exits with a non-zero code (every failed rank's output is
+            in the message).
     """
     torch.save(batch, tmp_path / "batch.pt")
-    script = tmp_path / "worker.py"
-    script.write_text(PREAMBLE + textwrap.dedent(body) + EPILOGUE)
+    worker = tmp_path / "worker.py"
+    worker.write_text(PROLOGUE + textwrap.dedent(worker_body) + EPILOGUE)
     repo = Path(__file__).resolve().parents[1]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH")]))
@@ -71,14 +82,7 @@ def run_gloo_workers(
     args = [str(tmp_path / "init"), str(tmp_path / "batch.pt")]
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                str(script),
-                str(rank),
-                str(world),
-                *args,
-                str(tmp_path / f"out{rank}.pt"),
-            ],
+            [sys.executable, str(worker), str(rank), str(world), *args, str(_out(tmp_path, rank))],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -96,6 +100,14 @@ def run_gloo_workers(
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for rank, p in enumerate(procs):
-        assert p.returncode == 0, f"rank {rank} failed:\n{logs[rank] if rank < len(logs) else ''}"
-    return [torch.load(tmp_path / f"out{rank}.pt") for rank in range(world)]
+    failed = [  # every failed rank: the first is often a peer of the one that crashed
+        f"rank {rank} failed (exit {p.returncode}):\n{logs[rank] if rank < len(logs) else ''}"
+        for rank, p in enumerate(procs)
+        if p.returncode != 0
+    ]
+    assert not failed, "\n".join(failed)
+    return [torch.load(_out(tmp_path, rank)) for rank in range(world)]
+
+
+def _out(tmp_path: Path, rank: int) -> Path:
+    return tmp_path / f"out{rank}.pt"

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.fixture_workspaces import copy_with_run
+from tests.job_waiting import wait_for_jobs
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -99,8 +100,6 @@ def test_map_selection_shows_the_building(app_ws: Path) -> None:
 
 
 def test_home_starts_a_background_job_and_shows_it(app_ws: Path) -> None:
-    import time
-
     from stcrl_core.jobs import list_jobs
 
     at = _app(app_ws).run()
@@ -112,20 +111,13 @@ def test_home_starts_a_background_job_and_shows_it(app_ws: Path) -> None:
     assert not at.exception
     jobs = list_jobs(app_ws)
     assert jobs and jobs[0]["kind"] == "project" and jobs[0]["args"]["method"] == "pca"
-    deadline = time.monotonic() + 120
-    while list_jobs(app_ws)[0]["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
-    assert list_jobs(app_ws)[0]["status"] == "done"
+    job = wait_for_jobs(app_ws, "project")[0]
+    assert job["id"] == jobs[0]["id"] and job["status"] == "done", job
     at.run()
     assert any("project" in m.value and "done" in m.value for m in at.markdown)
 
 
 def test_label_budget_page_runs_an_experiment_as_a_job(app_ws: Path) -> None:
-    import time
-
-    from stcrl_core.jobs import list_jobs
-
     at = _app(app_ws).run().switch_page("app_pages/3_Label_Budget.py").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Label budget"
@@ -134,33 +126,13 @@ def test_label_budget_page_runs_an_experiment_as_a_job(app_ws: Path) -> None:
     at.slider[0].set_value(2)
     next(b for b in at.button if b.label == "Run experiment").click().run()
     assert not at.exception
-    deadline = time.monotonic() + 180
-    while True:
-        jobs = [j for j in list_jobs(app_ws) if j["kind"] == "budget"]
-        if jobs and jobs[0]["status"] not in ("queued", "running"):
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
-    assert jobs[0]["status"] == "done", jobs[0]
+    job = wait_for_jobs(app_ws, "budget", timeout=180)[0]
+    assert job["status"] == "done", job
     at.run()
     assert not at.exception
     assert any(e.type == "plotly_chart" for e in at.main) or at.get("plotly_chart")
     assert {b.label for b in at.get("download_button")} >= {"Curves (CSV)", "Every trial (CSV)"}
     assert len(at.dataframe) >= 2  # per-class table and confusion matrix
-
-
-def _wait_for_jobs(ws: Path, kind: str, timeout: float = 180) -> dict:
-    import time
-
-    from stcrl_core.jobs import list_jobs
-
-    deadline = time.monotonic() + timeout
-    while True:
-        jobs = [j for j in list_jobs(ws) if j["kind"] == kind]
-        if jobs and all(j["status"] not in ("queued", "running") for j in jobs):
-            return jobs[0]
-        assert time.monotonic() < deadline, jobs
-        time.sleep(0.3)
 
 
 def test_embedding_explorer_projects_clusters_and_selects(app_ws: Path) -> None:
@@ -169,7 +141,7 @@ def test_embedding_explorer_projects_clusters_and_selects(app_ws: Path) -> None:
     assert at.title[0].value == "Embedding explorer"
     if at.info:  # first visit: the projection is computed by a background job
         assert "computing it in the background" in at.info[0].value
-        job = _wait_for_jobs(app_ws, "project")
+        job = wait_for_jobs(app_ws, "project", timeout=180)[0]
         assert job["status"] == "done", job
         assert job["args"] == {
             "run": "rand",
@@ -211,7 +183,7 @@ def test_embedding_explorer_projects_clusters_and_selects(app_ws: Path) -> None:
     at.selectbox(key="explorer_method").set_value("pca")
     at.selectbox(key="explorer_view").set_value("post-pre").run()
     assert not at.exception
-    _wait_for_jobs(app_ws, "project")
+    wait_for_jobs(app_ws, "project", timeout=180)
     at.run()
     assert not at.exception and not at.info
     assert "PCA of the post-pre embeddings" in " ".join(c.value for c in at.caption)

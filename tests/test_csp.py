@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
 
 from stcrl_core.embeddings import available_views, embed_run, load_embeddings
@@ -25,6 +24,8 @@ from stcrl_core.maps.location_layer import (
     write_location_grid,
 )
 from tests.fixture_workspaces import copy_with_run
+from tests.job_waiting import wait_for_jobs
+from tests.pretrain_runs import assert_same_run, interrupted_after_epoch, run_metrics
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 CSP = {"method": "csp", "batch_size": 32, "lr": 1e-3, "seed": 2, "min_radius": 0.001,
@@ -41,12 +42,8 @@ def ws(ingested: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def _metrics(ws: Path, run: str) -> list[dict]:
-    return [json.loads(x) for x in (ws / "runs" / run / "metrics.jsonl").read_text().splitlines()]
-
-
 def test_csp_run_on_frozen_features(ws: Path) -> None:
-    metrics = _metrics(ws, "csp")
+    metrics = run_metrics(ws, "csp")
     assert [m["epoch"] for m in metrics] == [1, 2, 3, 4]
     assert {"loss_batch", "loss_random", "loss_simcse", "pos_sim"} <= set(metrics[0])
     assert metrics[-1]["loss"] < metrics[0]["loss"]
@@ -73,27 +70,13 @@ def test_csp_run_on_frozen_features(ws: Path) -> None:
 def test_csp_resume_matches_uninterrupted(
     ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stcrl_core import engine
-
     copy = tmp_path / "ws"
     shutil.copytree(ws, copy)
     pretrain(PretrainConfig(run="a", image_run="rand", epochs=3, **CSP), copy)
-    original = engine._save_checkpoint
-
-    def save_then_stop(path: Path, state: dict) -> None:
-        original(path, state)
-        if state["epoch"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(engine, "_save_checkpoint", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_epoch(monkeypatch, 1):
         pretrain(PretrainConfig(run="b", image_run="rand", epochs=3, **CSP), copy)
-    monkeypatch.setattr(engine, "_save_checkpoint", original)
     pretrain(PretrainConfig(run="b", image_run="rand", epochs=3, **CSP), copy, resume=True)
-    assert [m["loss"] for m in _metrics(copy, "a")] == [m["loss"] for m in _metrics(copy, "b")]
-    a = torch.load(copy / "runs/a/checkpoint.pt", weights_only=True)["model"]
-    b = torch.load(copy / "runs/b/checkpoint.pt", weights_only=True)["model"]
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_run(copy / "runs/a", copy / "runs/b")
     with pytest.raises(RunError, match="different settings"):
         pretrain(
             PretrainConfig(run="b", image_run="rand", epochs=3, **{**CSP, "min_radius": 0.1}),
@@ -241,10 +224,6 @@ def test_damage_map_location_layer(ws: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_explorer_projects_the_location_embedding(ws: Path, monkeypatch) -> None:
-    import time
-
-    from stcrl_core.jobs import list_jobs
-
     monkeypatch.setenv("STCRL_WORKSPACE_ROOT", "/")
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["workspace"] = str(ws)
@@ -254,10 +233,7 @@ def test_explorer_projects_the_location_embedding(ws: Path, monkeypatch) -> None
     at.selectbox(key="explorer_method").set_value("pca")
     at.selectbox(key="explorer_view").set_value("loc").run()
     assert not at.exception, at.exception
-    deadline = time.monotonic() + 120
-    while any(j["status"] in ("queued", "running") for j in list_jobs(ws)):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    wait_for_jobs(ws)
     at.run()
     assert not at.exception and not at.info
     assert "PCA of the loc embeddings of **csp**" in " ".join(c.value for c in at.caption)

@@ -122,10 +122,12 @@ def test_distributed_losses_without_process_group_are_the_plain_ones() -> None:
     assert torch.equal(distributed_simcse_loss(a, b, 0.2), simcse_loss(a, b, 0.2))
 
 
+# run by tests.distributed_harness after its prologue: rank, world, batch, torch, dist
 WORKER = """
 from stcrl_core.methods.csp_losses import distributed_in_batch_loss, distributed_simcse_loss
 
 n = batch["a"].shape[0] // world
+result = {}
 for name, fn in (("batch", distributed_in_batch_loss), ("simcse", distributed_simcse_loss)):
     a = batch["a"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
     b = batch["b"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
@@ -142,7 +144,7 @@ def test_distributed_losses_match_the_full_batch(tmp_path: Path) -> None:
     world, n, tau = 2, 8, 0.1
     g = torch.Generator().manual_seed(5)
     a, b = torch.randn(n, 6, generator=g), torch.randn(n, 6, generator=g)
-    results = run_gloo_workers(tmp_path, WORKER, {"a": a, "b": b, "tau": tau})
+    results = run_gloo_workers(tmp_path, WORKER, {"a": a, "b": b, "tau": tau}, world, timeout=90)
     for name, fn in (("batch", in_batch_loss), ("simcse", simcse_loss)):
         fa, fb = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
         full = fn(fa, fb, tau)

@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,8 @@ from stcrl_core.explore.projection import point_count, projection_views
 from stcrl_core.maps.location_layer import write_location_grid
 from stcrl_core.models.location import LocationError
 from stcrl_core.workspace import Workspace
+from tests.job_waiting import wait_for_jobs
+from tests.pretrain_runs import assert_same_run, interrupted_after_epoch, run_metrics
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 CSP = {"method": "csp", "image_run": "trip", "batch_size": 16, "lr": 1e-3, "seed": 2,
@@ -37,12 +38,8 @@ def ws(experts_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def _metrics(ws: Path, run: str) -> list[dict]:
-    return [json.loads(x) for x in (ws / "runs" / run / "metrics.jsonl").read_text().splitlines()]
-
-
 def test_trains_on_the_train_patches_with_the_triplet_features(ws: Path) -> None:
-    metrics = _metrics(ws, "cspp")
+    metrics = run_metrics(ws, "cspp")
     assert [m["epoch"] for m in metrics] == [1, 2, 3]
     assert all(np.isfinite(m["loss"]) for m in metrics)
     assert {"loss_batch", "loss_random", "loss_simcse", "pos_sim"} <= set(metrics[0])
@@ -63,27 +60,13 @@ def test_trains_on_the_train_patches_with_the_triplet_features(ws: Path) -> None
 def test_resume_repeats_an_uninterrupted_run(
     ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stcrl_core import engine
-
     target = tmp_path / "ws"
     shutil.copytree(ws, target, ignore=shutil.ignore_patterns("cspp"))
-    original = engine._save_checkpoint
-
-    def save_then_stop(path: Path, state: dict) -> None:
-        original(path, state)
-        if state["epoch"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(engine, "_save_checkpoint", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_after_epoch(monkeypatch, 1):
         pretrain(PretrainConfig(run="r", epochs=3, **CSP), target)
-    monkeypatch.setattr(engine, "_save_checkpoint", original)
     # resumed with the settings as given (subject and image_dim unset): filled in again
     pretrain(PretrainConfig(run="r", epochs=3, **CSP), target, resume=True)
-    assert [m["loss"] for m in _metrics(target, "r")] == [m["loss"] for m in _metrics(ws, "cspp")]
-    a = torch.load(ws / "runs/cspp/checkpoint.pt", weights_only=True)["model"]
-    b = torch.load(target / "runs/r/checkpoint.pt", weights_only=True)["model"]
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_run(ws / "runs/cspp", target / "runs/r")
 
 
 def test_embed_writes_one_location_embedding_per_patch(ws: Path) -> None:
@@ -175,8 +158,6 @@ def test_a_patch_subject_needs_a_triplet_image_run() -> None:
 
 
 def test_explorer_projects_the_patch_location_embedding(ws: Path, monkeypatch) -> None:
-    from stcrl_core.jobs import list_jobs
-
     monkeypatch.setenv("STCRL_WORKSPACE_ROOT", "/")
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["workspace"] = str(ws)
@@ -185,10 +166,7 @@ def test_explorer_projects_the_patch_location_embedding(ws: Path, monkeypatch) -
     assert at.selectbox(key="explorer_view").options == ["patchloc"]
     at.selectbox(key="explorer_method").set_value("pca").run()
     assert not at.exception, at.exception
-    deadline = time.monotonic() + 120
-    while any(j["status"] in ("queued", "running") for j in list_jobs(ws)):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    wait_for_jobs(ws)
     at.run()
     assert not at.exception and not at.info
     assert "PCA of the patchloc embeddings of **cspp**" in " ".join(c.value for c in at.caption)

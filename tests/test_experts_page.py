@@ -14,6 +14,7 @@ from stcrl_core.data.patches import fit_to_patch, image_from_bytes
 from stcrl_core.data.synthetic_inria import write_geotiff
 from stcrl_core.errors import StcrlError
 from stcrl_core.workspace import Workspace
+from tests.job_waiting import wait_for_jobs
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "app_pages/4_Experts.py"
@@ -75,9 +76,6 @@ def test_uploads_png_and_geotiff_and_bad_files(tmp_path: Path) -> None:
 
 def test_explorer_shows_patch_embeddings_by_expert(experts_ws: Path, tmp_path: Path) -> None:
     import shutil
-    import time
-
-    from stcrl_core.jobs import list_jobs
 
     ws = tmp_path / "ws"
     shutil.copytree(experts_ws, ws)  # the fixture is read-only; the explorer stores projections
@@ -87,10 +85,7 @@ def test_explorer_shows_patch_embeddings_by_expert(experts_ws: Path, tmp_path: P
     assert not at.exception, at.exception
     assert at.selectbox(key="explorer_view").value == "patch"
     at.selectbox(key="explorer_method").set_value("pca").run()
-    deadline = time.monotonic() + 120
-    while any(j["status"] in ("queued", "running") for j in list_jobs(ws)):
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    wait_for_jobs(ws)
     at.run()
     assert not at.exception and not at.info
     colours = at.selectbox(key="explorer_colour").options

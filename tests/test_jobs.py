@@ -12,6 +12,7 @@ import pytest
 
 from stcrl_core.jobs import JobError, _alive, cancel_job, list_jobs, read_job, start_job
 from tests.fixture_workspaces import copy_with_run
+from tests.job_waiting import wait_for_job, wait_for_job_to_start
 
 
 @pytest.fixture(scope="module")
@@ -19,19 +20,9 @@ def ws(ingested: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_with_run(ingested, tmp_path_factory.mktemp("jobs") / "ws")
 
 
-def _wait(ws: Path, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = read_job(ws, job_id)
-        if job["status"] not in ("queued", "running"):
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
-
-
 def test_job_runs_in_a_worker_and_reports(ws: Path) -> None:
     job_id = start_job(ws, "project", {"run": "rand", "view": "post", "method": "pca"})
-    job = _wait(ws, job_id)
+    job = wait_for_job(ws, job_id)
     assert job["status"] == "done", job
     assert job["result"]["rows"] > 0 and job["pid"] != os.getpid()
     assert job["progress"]["done"] == job["progress"]["total"]
@@ -44,11 +35,7 @@ def test_same_running_job_is_shared_and_can_be_cancelled(ws: Path) -> None:
     first = start_job(ws, "pretrain", args)
     second = start_job(ws, "pretrain", dict(args))
     assert first == second
-    deadline = time.monotonic() + 60
-    while read_job(ws, first)["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    pid = read_job(ws, first)["pid"]
+    pid = wait_for_job_to_start(ws, first)["pid"]
     job = cancel_job(ws, first)
     assert job["status"] == "cancelled"
     assert not _alive(pid)  # gone (or a zombie awaiting its parent's wait)
@@ -57,7 +44,7 @@ def test_same_running_job_is_shared_and_can_be_cancelled(ws: Path) -> None:
 
 
 def test_failure_is_one_clear_line(ws: Path) -> None:
-    job = _wait(ws, start_job(ws, "predict", {"run": "ghost"}))
+    job = wait_for_job(ws, start_job(ws, "predict", {"run": "ghost"}))
     assert job["status"] == "failed"
     assert "no run 'ghost'" in job["error"] and "\n" not in job["error"]
     with pytest.raises(JobError, match="unknown job kind"):
@@ -68,11 +55,7 @@ def test_dead_worker_is_noticed(ws: Path) -> None:
     job_id = start_job(
         ws, "pretrain", {"method": "stcrl", "run": "doomed", "epochs": 500, "crop": 28}
     )
-    deadline = time.monotonic() + 60
-    while read_job(ws, job_id)["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    os.kill(read_job(ws, job_id)["pid"], signal.SIGKILL)
+    os.kill(wait_for_job_to_start(ws, job_id)["pid"], signal.SIGKILL)
     time.sleep(0.5)
     job = read_job(ws, job_id)
     assert job["status"] == "failed" and "ended unexpectedly" in job["error"]

@@ -387,10 +387,12 @@ def test_distributed_without_process_group_is_stcrl_loss() -> None:
 # distributed: 2 gloo processes on CPU
 # ---------------------------------------------------------------------------
 
+# run by tests.distributed_harness after its prologue: rank, world, batch, torch, dist
 WORKER = """
 from stcrl_core.methods.stcrl import distributed_stcrl_loss
 
 n = batch["pre"].shape[0] // world
+result = {}
 for variant in ("stcrl", "simclr"):
     z_pre = batch["pre"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
     z_post = batch["post"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
@@ -407,7 +409,8 @@ for variant in ("stcrl", "simclr"):
 def test_distributed_matches_full_batch(tmp_path: Path) -> None:
     world, n, d, tau = 2, 8, 16, 0.1
     z_pre, z_post = random_batch(n, d, seed=61)
-    results = run_gloo_workers(tmp_path, WORKER, {"pre": z_pre, "post": z_post, "tau": tau})
+    batch = {"pre": z_pre, "post": z_post, "tau": tau}
+    results = run_gloo_workers(tmp_path, WORKER, batch, world, timeout=90)  # inside the 120 s
 
     half = n // world
     for variant in ("stcrl", "simclr"):

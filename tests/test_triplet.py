@@ -154,6 +154,7 @@ def test_distributed_loss_without_process_group_is_the_plain_one() -> None:
 TRIPLET_WORKER = """
 from stcrl_core.methods.triplet_loss import distributed_triplet_margin_loss
 
+result = {}
 n = batch["z"].shape[0] // world
 for mining in ("all", "hard"):
     z = batch["z"][rank * n:(rank + 1) * n].clone().requires_grad_(True)
