@@ -4,7 +4,6 @@ pretraining defaults they share with ``stcrl pretrain``."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from stcrl_core.jobs import list_jobs, read_job
 from stcrl_core.methods.experts import list_experts
 from stcrl_core.pretrain_defaults import pretrain_defaults
 from stcrl_core.workspace import Workspace
+from tests.job_waiting import wait_for_job
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -37,14 +37,6 @@ def _home(workspace: Path) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["workspace"] = str(workspace)
     return at.run()
-
-
-def _wait_for_job(workspace: Path, job_id: str, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while (job := read_job(workspace, job_id))["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.3)
-    return job
 
 
 def _submit(at: AppTest, label: str) -> AppTest:
@@ -77,7 +69,7 @@ def test_home_trains_a_triplet_run_with_the_papers_defaults(trip_ws: Path) -> No
     assert not at.exception, at.exception
     job = list_jobs(trip_ws)[0]
     assert job["kind"] == "pretrain" and job["args"]["method"] == "triplet"
-    assert _wait_for_job(trip_ws, job["id"])["status"] == "done", read_job(trip_ws, job["id"])
+    assert wait_for_job(trip_ws, job["id"], timeout=300)["status"] == "done", read_job(trip_ws, job["id"])
     config = read_run_config(Workspace.open(trip_ws), "trip-app")
     assert (config.method, config.arch, config.batch_size, config.lr) == (
         "triplet", "resnet34", 16, 1e-4
@@ -111,7 +103,7 @@ def test_home_trains_experts_and_the_experts_page_lists_them(trip_ws: Path) -> N
     assert not at.exception, at.exception
     job = list_jobs(trip_ws)[0]
     assert job["kind"] == "experts" and job["args"]["k"] == 3
-    assert _wait_for_job(trip_ws, job["id"])["status"] == "done", read_job(trip_ws, job["id"])
+    assert wait_for_job(trip_ws, job["id"], timeout=300)["status"] == "done", read_job(trip_ws, job["id"])
     new = set(list_experts(trip_ws)["id"]) - before
     assert len(new) == 1
     at = AppTest.from_file(APP, default_timeout=120)
