@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from stcrl_core.engine import read_run_config
 from stcrl_core.errors import StcrlError
-from stcrl_core.jobs import list_jobs, read_job
+from stcrl_core.jobs import list_jobs
 from stcrl_core.methods.experts import list_experts
 from stcrl_core.pretrain_defaults import pretrain_defaults
 from stcrl_core.workspace import Workspace
@@ -69,7 +69,8 @@ def test_home_trains_a_triplet_run_with_the_papers_defaults(trip_ws: Path) -> No
     assert not at.exception, at.exception
     job = list_jobs(trip_ws)[0]
     assert job["kind"] == "pretrain" and job["args"]["method"] == "triplet"
-    assert wait_for_job(trip_ws, job["id"], timeout=300)["status"] == "done", read_job(trip_ws, job["id"])
+    finished = wait_for_job(trip_ws, job["id"], timeout=300)
+    assert finished["status"] == "done", finished
     config = read_run_config(Workspace.open(trip_ws), "trip-app")
     assert (config.method, config.arch, config.batch_size, config.lr) == (
         "triplet", "resnet34", 16, 1e-4
@@ -103,7 +104,8 @@ def test_home_trains_experts_and_the_experts_page_lists_them(trip_ws: Path) -> N
     assert not at.exception, at.exception
     job = list_jobs(trip_ws)[0]
     assert job["kind"] == "experts" and job["args"]["k"] == 3
-    assert wait_for_job(trip_ws, job["id"], timeout=300)["status"] == "done", read_job(trip_ws, job["id"])
+    finished = wait_for_job(trip_ws, job["id"], timeout=300)
+    assert finished["status"] == "done", finished
     new = set(list_experts(trip_ws)["id"]) - before
     assert len(new) == 1
     at = AppTest.from_file(APP, default_timeout=120)
