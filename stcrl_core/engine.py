@@ -15,6 +15,10 @@ choosing buildings or patches, filling the settings derived from its image run).
 Reproducibility: the model is initialised from ``seed``; each epoch draws its
 batches and augmentations from a generator seeded by ``(seed, epoch, rank)``,
 so a run resumed from epoch k repeats exactly what an uninterrupted run does.
+
+A run's settings are a :class:`PretrainConfig` (``stcrl_core.pretrain_config``);
+the device and the ``torchrun`` layout come from ``stcrl_core.devices``. Both,
+and :class:`RunError` (``stcrl_core.errors``), are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,8 +28,7 @@ import datetime as _dt
 import json
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,186 +39,33 @@ from torch import nn
 
 from stcrl_core.atomic import atomic_path, atomic_write_json, atomic_write_text
 from stcrl_core.data.datasets import BuildingCrops, batch_loader
-from stcrl_core.errors import StcrlError
+from stcrl_core.devices import DistInfo, dist_info_from_env, resolve_device
+from stcrl_core.errors import RunError
+from stcrl_core.pretrain_config import CSP_SUBJECTS, METHODS, PretrainConfig
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 
-METHODS = ("stcrl", "simclr", "random", "supervised", "csp", "triplet")
-CSP_SUBJECTS = ("buildings", "patches")  # what a CSP run pairs with locations
+__all__ = [
+    "CSP_SUBJECTS",
+    "METHODS",
+    "RESUMABLE_CHANGES",
+    "DistInfo",
+    "PretrainConfig",
+    "RunError",
+    "Task",
+    "cosine_factor",
+    "dist_info_from_env",
+    "epoch_generator",
+    "get_task",
+    "load_encoder",
+    "pretrain",
+    "read_run_config",
+    "resolve_device",
+    "run_dir",
+]
+
 # Settings that may change when a run is resumed; any other difference is refused.
 RESUMABLE_CHANGES = ("epochs", "device", "workers")
-
-
-class RunError(StcrlError):
-    """A run cannot be started, resumed or loaded as asked."""
-
-
-@dataclass
-class PretrainConfig:
-    """Everything that defines a pretraining run (saved as ``config.json``).
-
-    Attributes:
-        method: ``stcrl`` (the paper's loss), ``simclr`` (NT-Xent on the same
-            pairs), ``random`` (the encoder untrained), ``supervised``
-            (trained from scratch on damage labels), ``csp`` (image-location
-            contrastive pretraining, see ``stcrl_core.methods.csp``) or
-            ``triplet`` (the location embedding network of the experts paper,
-            on segmentation patches).
-        run: Run name (folder under ``WS/runs/``).
-        arch: Encoder architecture (``resnet18``, ``resnet34``, ``resnet50``, ``resnet101``).
-        epochs: Training epochs (0 for ``random``).
-        batch_size: Global batch size (buildings per step).
-        lr: SGD learning rate (cosine-annealed per step).
-        momentum: SGD momentum.
-        weight_decay: SGD weight decay.
-        temperature: Contrastive temperature.
-        crop: Side of the augmented crops fed to the encoder.
-        seed: Random seed.
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        weights: Optional local weights file for the encoder.
-        labels: ``supervised`` only: train on a class-balanced subset of this
-            many labelled buildings (None = all).
-        workers: DataLoader worker processes.
-        image_run: ``csp`` only: train the image branch on the frozen features
-            of this run (None = a ResNet trained on the post crops). A
-            ``triplet`` run's patch embeddings make a CSP run on the scene patches.
-        subject: ``csp`` only: what the run trains on, ``buildings`` or
-            ``patches`` (the segmentation patches); None = buildings, or
-            patches when the image run is a ``triplet`` run (then filled in
-            when training starts).
-        image_dim: ``csp`` only: size of the frozen image features (None =
-            ``feature_dim(arch)``); set from the image run for a patch run.
-        location_encoder: ``csp`` only: ``grid``, ``theory``, ``wrap`` or ``sphere``.
-        frequencies: ``csp`` only: scales of the location encoding.
-        min_radius: ``csp`` only: finest scale, degrees.
-        max_radius: ``csp`` only: coarsest scale, degrees.
-        location_dropout: ``csp`` only: dropout of the location MLP.
-        csp_temperature_batch: Temperature of CSP's in-batch image-location loss.
-        csp_temperature_random: Temperature of CSP's random-location loss.
-        csp_temperature_simcse: Temperature of CSP's SimCSE location loss.
-        csp_weight_random: Weight of the random-location loss.
-        csp_weight_simcse: Weight of the SimCSE loss.
-        csp_random_locations: Random negative locations per image.
-        embedding_dim: ``triplet`` only: size of the location embedding.
-        margin: ``triplet`` only: triplet margin (on the 1 - cosine distance).
-    """
-
-    method: str
-    run: str
-    arch: str = "resnet18"
-    epochs: int = 20
-    batch_size: int = 256
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    temperature: float = 0.1
-    crop: int = 88
-    seed: int = 0
-    device: str = "auto"
-    weights: str | None = None
-    labels: int | None = None
-    workers: int = 0
-    image_run: str | None = None
-    subject: str | None = None
-    image_dim: int | None = None
-    location_encoder: str = "grid"
-    frequencies: int = 32
-    min_radius: float = 0.1
-    max_radius: float = 360.0
-    location_dropout: float = 0.5
-    csp_temperature_batch: float = 0.1
-    csp_temperature_random: float = 0.1
-    csp_temperature_simcse: float = 0.1
-    csp_weight_random: float = 1.0
-    csp_weight_simcse: float = 1.0
-    csp_random_locations: int = 1
-    embedding_dim: int = 2048
-    margin: float = 0.2
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
-        if not self.run or "/" in self.run or self.run.startswith("."):
-            raise ValueError(f"run name {self.run!r} must be a plain folder name")
-        if self.method == "random":
-            self.epochs = 0
-        if self.epochs < 0 or self.batch_size < 2 or self.lr <= 0:
-            raise ValueError(
-                f"need epochs >= 0, batch_size >= 2 and lr > 0; got {self.epochs}, "
-                f"{self.batch_size}, {self.lr}"
-            )
-        if self.method == "csp":
-            from stcrl_core.models.location import ENCODINGS
-
-            if self.location_encoder not in ENCODINGS:
-                raise ValueError(
-                    f"unknown location encoder {self.location_encoder!r}; choose from "
-                    f"{', '.join(ENCODINGS)}"
-                )
-            if self.subject not in (None, *CSP_SUBJECTS):
-                raise ValueError(
-                    f"unknown CSP subject {self.subject!r}; choose from {', '.join(CSP_SUBJECTS)}"
-                )
-            if self.subject == "patches" and not self.image_run:
-                raise ValueError(
-                    "a CSP run on patches trains on a triplet run's patch embeddings; "
-                    "pass --image-run TRIPLET_RUN"
-                )
-            if self.image_run == self.run:
-                raise ValueError(f"a CSP run cannot use itself ({self.run!r}) as --image-run")
-            if self.csp_random_locations < 1 or self.frequencies < 1:
-                raise ValueError(
-                    f"need csp_random_locations >= 1 and frequencies >= 1; got "
-                    f"{self.csp_random_locations}, {self.frequencies}"
-                )
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PretrainConfig:
-        """Rebuild a config from ``config.json`` (unknown keys are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    """Position of this process in a ``torchrun`` job (1 process by default)."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        """Whether this process writes the run's files."""
-        return self.rank == 0
-
-
-def dist_info_from_env(env: Mapping[str, str]) -> DistInfo:
-    """Read ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` as set by ``torchrun``."""
-    return DistInfo(
-        rank=int(env.get("RANK", 0)),
-        world=int(env.get("WORLD_SIZE", 1)),
-        local_rank=int(env.get("LOCAL_RANK", 0)),
-    )
-
-
-def resolve_device(name: str, dist: DistInfo = DistInfo()) -> torch.device:
-    """``auto`` -> CUDA (this process's local GPU) when available, else CPU.
-
-    Raises:
-        RunError: If CUDA is asked for but not available.
-    """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RunError(
-                "--device cuda asked for, but no CUDA GPU is available; use --device cpu"
-            )
-        if device.index is None:
-            device = torch.device("cuda", dist.local_rank % torch.cuda.device_count())
-    return device
 
 
 class Task(Protocol):

@@ -19,3 +19,7 @@ class WorkspaceError(StcrlError):
 
 class IngestError(StcrlError):
     """An ingest could not produce anything usable (e.g. every input was bad)."""
+
+
+class RunError(StcrlError):
+    """A run cannot be started, resumed or loaded as asked."""

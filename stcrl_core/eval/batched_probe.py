@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from stcrl_core.engine import resolve_device
+from stcrl_core.devices import resolve_device
 
 N_CLASSES = 4
 

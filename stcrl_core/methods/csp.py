@@ -51,7 +51,7 @@ from stcrl_core.models.encoders import build_encoder, feature_dim
 from stcrl_core.models.location import LocationEncoder, check_lonlat
 
 if TYPE_CHECKING:
-    from stcrl_core.engine import PretrainConfig
+    from stcrl_core.pretrain_config import PretrainConfig
     from stcrl_core.workspace import Workspace
 
 EMBED_DIM = 256

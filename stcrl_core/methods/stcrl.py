@@ -32,7 +32,7 @@ from stcrl_core.models.encoders import build_encoder, feature_dim
 from stcrl_core.models.heads import EncoderWithHead, ProjectionHead
 
 if TYPE_CHECKING:
-    from stcrl_core.engine import PretrainConfig
+    from stcrl_core.pretrain_config import PretrainConfig
 
 VARIANTS = ("stcrl", "simclr")
 

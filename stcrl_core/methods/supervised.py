@@ -25,7 +25,7 @@ from stcrl_core.models.encoders import build_encoder, feature_dim
 from stcrl_core.models.heads import EncoderWithHead
 
 if TYPE_CHECKING:
-    from stcrl_core.engine import PretrainConfig
+    from stcrl_core.pretrain_config import PretrainConfig
 
 N_CLASSES = 4
 

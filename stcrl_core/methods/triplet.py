@@ -49,7 +49,7 @@ from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 
 if TYPE_CHECKING:
-    from stcrl_core.engine import PretrainConfig
+    from stcrl_core.pretrain_config import PretrainConfig
 
 POOL_GRID = 3
 
