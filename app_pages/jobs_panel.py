@@ -13,6 +13,7 @@ import streamlit as st
 from stcrl_core.errors import StcrlError
 from stcrl_core.jobs import cancel_job, list_jobs, start_job
 from stcrl_core.models.unet import UNET_ARCHS
+from stcrl_core.pretrain_defaults import pretrain_defaults
 from stcrl_core.workspace import Workspace
 
 
@@ -86,8 +87,10 @@ def start_work_panel(ws: Workspace, runs: pd.DataFrame) -> None:
                 args["batch_size"] = int(batch)
             if image_run != NO_RUN:
                 args["image_run"] = image_run
-            if image_run != NO_RUN and method != "csp":
-                st.error("An image run is a CSP setting: choose method csp, or (none).")
+            try:  # refuse settings the job would fail on (e.g. an image run without csp)
+                pretrain_defaults(method, ws.path, args.get("image_run"))
+            except StcrlError as exc:
+                st.error(str(exc))
             else:
                 _start(ws, "pretrain", args)
     with tabs[1], st.form("start-embed"):

@@ -86,7 +86,7 @@ class LogisticProbe(BatchedProbe):
         # than autograd's X^T G; logits are softmaxed as (T, 4, n), not (T, n, 4).
         mean, scale = self.mean_, self.scale_
         if (mean.abs() / scale).max() > 100:  # folding would cancel digits: standardise
-            X = torch.stack([(X[i] - mean[i]) / scale[i] for i in range(t)])
+            X = (X - mean) / scale
             mean, scale = torch.zeros_like(mean), torch.ones_like(scale)
         Wt = torch.zeros(t, N_CLASSES, d, device=device)
         b = torch.zeros(t, 1, N_CLASSES, device=device)
