@@ -84,6 +84,21 @@ def test_building_lands_centred_and_pre_post_from_right_images(tmp_path: Path) -
     assert (crop_pre[..., 0] > 128).sum() == 11 * 11
 
 
+def test_buffer_uses_the_measured_pixel_size_not_metadata_gsd(tmp_path: Path) -> None:
+    """Real xBD's metadata.gsd is the multispectral GSD (about 4x the pixel size); the
+    buffer in metres is converted with the pixel size the labels' lon/lat polygons give."""
+    img = solid((0, 0, 0))
+    img[59:70, 59:70] = (255, 255, 255)
+    b = {"uid": "b", "wkt": square(64.5, 64.5, 5.5)}
+    write_scene(tmp_path / "xbd", "ev_00000000", [b], img, img, gsd=2.0, pixel_m=0.5)
+    build_objects(IngestConfig(root=str(tmp_path / "xbd"), crop_size=32, buffer_m=5),
+                  tmp_path / "ws")  # fmt: skip
+    row = Workspace.open(tmp_path / "ws").buildings().iloc[0]
+    assert row["gsd"] == pytest.approx(0.5, rel=1e-3)
+    assert row["metadata_gsd"] == 2.0
+    assert row["crop_side"] == 11 + 2 * 10  # 5 m at 0.5 m/px, not 2.5 px at 2 m/px
+
+
 def test_edge_building_is_zero_padded(tmp_path: Path) -> None:
     img = solid((200, 200, 200))
     b = {"uid": "e", "wkt": square(3, 3, 3)}

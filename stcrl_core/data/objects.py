@@ -1,10 +1,13 @@
 """The xBD-obj builder: one square pre and post crop per building.
 
 For every building a square window is centred on its polygon's bounding box,
-enlarged by ``buffer_m / gsd`` pixels on each side, padded with zeros where it
-leaves the image, and resized to ``crop_size``. The pre crop comes from the pre
-image and pre polygon, the post crop from the post image and post polygon of the
-same ``uid`` (Peng et al., ST-CRL; seed 000).
+enlarged by ``buffer_m / pixel size`` pixels on each side, padded with zeros
+where it leaves the image, and resized to ``crop_size``. The pixel size is
+measured from the labels (pixel polygons against their lon/lat twins), because
+xBD's ``metadata.gsd`` is the multispectral ground sample distance, about four
+times the pixel pitch of its images; ``metadata.gsd`` is the fallback. The pre
+crop comes from the pre image and pre polygon, the post crop from the post image
+and post polygon of the same ``uid`` (Peng et al., ST-CRL; seed 000).
 
 The ingest runs in two passes: labels are parsed and validated first (so the
 number of buildings is known), then worker processes decode the images and
@@ -32,7 +35,13 @@ import pandas as pd
 from PIL import Image
 
 from stcrl_core.atomic import atomic_path, atomic_write_json, replace_directory
-from stcrl_core.data.scenes import PREVIEW_SIDE, fit_georeference, scene_table
+from stcrl_core.data.scenes import (
+    PIXEL_SIZE_RANGE_M,
+    PREVIEW_SIDE,
+    fit_georeference,
+    pixel_size_m,
+    scene_table,
+)
 from stcrl_core.data.xbd import (
     DAMAGE_NAMES,
     SPLITS,
@@ -128,6 +137,22 @@ def _gsd(metadata: dict[str, Any]) -> float | None:
     return gsd if gsd > 0 else None
 
 
+def scene_pixel_size(
+    geo: list[float] | None, geo_pts: list[np.ndarray], metadata_gsd: float
+) -> float:
+    """Metres per pixel of a scene: measured from its labels, else ``metadata.gsd``.
+
+    See :func:`stcrl_core.data.scenes.pixel_size_m` for why the metadata's
+    value (the multispectral GSD of xBD) is only the fallback.
+    """
+    if geo is None:
+        return metadata_gsd
+    lat = float(np.mean(np.concatenate(geo_pts)[:, 1]))
+    measured = pixel_size_m(geo, lat)
+    low, high = PIXEL_SIZE_RANGE_M
+    return measured if low <= measured <= high else metadata_gsd
+
+
 def plan_scene(
     scene: XBDScenePaths, buffer_m: float
 ) -> tuple[_ScenePlan | None, list[SkippedItem]]:
@@ -165,7 +190,6 @@ def plan_scene(
     buildings, skipped_b = join_buildings(labels["pre"], labels["post"], width, height)
     skipped.extend(skipped_b)
     meta_pre, meta_post = labels["pre"].metadata, labels["post"].metadata
-    records, boxes_pre, boxes_post = [], [], []
     pixel_pts, geo_pts = [], []
     for b in buildings:
         xy = np.asarray(b.pre_polygon.exterior.coords)
@@ -173,9 +197,15 @@ def plan_scene(
         if xy.shape == ll.shape:
             pixel_pts.append(xy)
             geo_pts.append(ll)
+    geo = (
+        fit_georeference(np.concatenate(pixel_pts), np.concatenate(geo_pts)) if pixel_pts else None
+    )
+    pixel_m = scene_pixel_size(geo, geo_pts, gsds["post"])
+    records, boxes_pre, boxes_post = [], [], []
+    for b in buildings:
         pre_bounds, post_bounds = b.pre_polygon.bounds, b.post_polygon.bounds
-        box_pre = crop_box(pre_bounds, gsds["pre"], buffer_m)
-        box_post = crop_box(post_bounds, gsds["post"], buffer_m)
+        box_pre = crop_box(pre_bounds, pixel_m, buffer_m)
+        box_post = crop_box(post_bounds, pixel_m, buffer_m)
         centroid = b.geo_polygon.centroid
         records.append(
             {
@@ -199,7 +229,8 @@ def plan_scene(
                 "crop_x0": box_pre[0],
                 "crop_y0": box_pre[1],
                 "crop_side": box_pre[2] - box_pre[0],
-                "gsd": gsds["post"],
+                "gsd": pixel_m,
+                "metadata_gsd": gsds["post"],
                 "capture_date_pre": str(meta_pre.get("capture_date", "")),
                 "capture_date_post": str(meta_post.get("capture_date", "")),
                 "wkt": b.geo_polygon.wkt,
@@ -207,9 +238,6 @@ def plan_scene(
         )
         boxes_pre.append(box_pre)
         boxes_post.append(box_post)
-    geo = (
-        fit_georeference(np.concatenate(pixel_pts), np.concatenate(geo_pts)) if pixel_pts else None
-    )
     plan = _ScenePlan(scene, sizes["pre"], sizes["post"], records, boxes_pre, boxes_post, geo)
     return plan, skipped
 

@@ -1,0 +1,353 @@
+"""Sim-to-real benchmark: the generated xBD-format data held against real xBD scenes.
+
+One protocol, run on the real scenes in ``../shared/data/xbd-real`` (6 scenes,
+1,753 buildings; never copied into the repository) and on generated data of
+the same events, size and class mix (generated scenes of the same events at
+1024 px, then buildings drawn per event and damage class to the real counts):
+
+(a) image statistics per class and phase: colour (centre brightness, RGB,
+    histograms), texture (edge energy, spectral band shares), building size
+    and density, pre/post acquisition differences of undamaged buildings and
+    what each damage class does to a crop;
+(b) learning behaviour: repeated stratified 5-fold cross-validation of a
+    class-weighted logistic regression on the features of the untrained
+    ResNet-18, of ST-CRL after a fixed short pretraining (same epochs, batch
+    and learning rate on both) and of the 26 colour statistics of the crops'
+    centres, and the gaps between them.
+
+Results are printed as Markdown and written to
+``benchmarks/out/sim_to_real/results.json`` (and ``results.md``); record them
+in ``docs/benchmarks.md``. Workspaces are cached under ``--out``, keyed by the
+code that makes them (generator and ingest sources), so a second run only
+redoes what changed.
+
+Usage::
+
+    python benchmarks/sim_to_real.py [--real ../shared/data/xbd-real]
+        [--epochs 5] [--seeds 0] [--repeats 3] [--only real|generated]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sim_to_real_stats import (
+    colour_features,
+    colour_histograms,
+    crop_statistics,
+    cross_validated_f1,
+    footprint_areas_m2,
+    histogram_intersection,
+    summarise,
+)
+
+import stcrl_core
+from stcrl_core.atomic import atomic_path, atomic_write_json, atomic_write_text
+from stcrl_core.data.xbd import DAMAGE_NAMES
+from stcrl_core.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_REAL = REPO.parent / "shared" / "data" / "xbd-real"
+# generated scenes per event (more than the real sample, so that every class can be matched)
+GENERATED_SCENES = {"joplin-tornado": 8, "mexico-earthquake": 3, "guatemala-volcano": 2}
+CLASS_NAMES = ("no-damage", "minor", "major", "destroyed")
+
+
+def _source_key(*modules: str) -> str:
+    """Hash of the source files that decide a cached workspace's content."""
+    digest = hashlib.sha256()
+    base = Path(stcrl_core.__file__).parent
+    for name in modules:
+        for path in sorted(base.glob(name)):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+INGEST_SOURCES = ("data/objects.py", "data/xbd.py", "data/scenes.py")
+GENERATOR_SOURCES = ("data/synthetic*.py", "data/synthetic/*.py")
+
+
+def real_workspace(real: Path, out: Path) -> Path:
+    """Ingest the real scenes (cached by the ingest code)."""
+    from stcrl_core.data.objects import IngestConfig, build_objects
+
+    ws = out / f"real-ws-{_source_key(*INGEST_SOURCES)}"
+    if not (ws / "objects" / "buildings.parquet").exists():
+        shutil.rmtree(ws, ignore_errors=True)
+        report = build_objects(IngestConfig(root=str(real), workers=2), ws)
+        print(report["summary"], flush=True)
+    return ws
+
+
+def subset_workspace(source: Path, target: Path, rows: np.ndarray) -> None:
+    """A new workspace holding only ``rows`` (sorted) of ``source``'s buildings, renumbered."""
+    src = Workspace.open(source)
+    table = src.buildings().set_index("row").loc[rows].reset_index()
+    table["row"] = np.arange(len(table), dtype=np.int64)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    ws = Workspace.create(tmp)
+    ws.objects_dir.mkdir()
+    for phase in ("pre", "post"):
+        crops = src.crops(phase)
+        arr = np.lib.format.open_memmap(
+            ws.objects_dir / f"crops_{phase}.npy", mode="w+", dtype=np.uint8,
+            shape=(len(rows), *crops.shape[1:]),
+        )  # fmt: skip
+        arr[:] = crops[rows]
+        arr.flush()
+        del arr
+    with atomic_path(ws.objects_dir / "buildings.parquet") as path:
+        table.to_parquet(path, index=False)
+    scenes = pd.read_parquet(src.objects_dir / "scenes.parquet")
+    with atomic_path(ws.objects_dir / "scenes.parquet") as path:
+        scenes[scenes["scene"].isin(table["scene"])].to_parquet(path, index=False)
+    atomic_write_json(ws.objects_dir / "ingest_report.json", {"subset_of": str(source)})
+    ws.update_manifest(ingests=src.read_manifest().get("ingests", {}))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
+def generated_workspace(real_ws: Path, out: Path, seed: int) -> tuple[Path, dict[str, Any]]:
+    """Generated scenes of the real sample's events, matched to its per-event class counts."""
+    from stcrl_core.data.objects import IngestConfig, build_objects
+    from stcrl_core.data.synthetic import generate_xbd
+
+    key = f"{_source_key(*GENERATOR_SOURCES, *INGEST_SOURCES)}-s{seed}"
+    ws = out / f"generated-ws-{key}"
+    info_path = ws / "matching.json"
+    if info_path.exists():
+        return ws, json.loads(info_path.read_text())
+    data = out / f"generated-data-{key}"
+    full = out / f"generated-full-{key}"
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.rmtree(full, ignore_errors=True)
+    for event, n in GENERATED_SCENES.items():
+        generate_xbd(data, events=[event], scenes_per_event=n, size=1024, seed=seed)
+    build_objects(IngestConfig(root=str(data), workers=2), full)
+    gen = Workspace.open(full).buildings()
+    real = Workspace.open(real_ws).buildings()
+    rng = np.random.default_rng(seed)
+    chosen, shortage = [], {}
+    for (event, damage), count in real.groupby(["event", "damage"]).size().items():
+        pool = gen.loc[(gen["event"] == event) & (gen["damage"] == damage), "row"].to_numpy()
+        take = min(count, len(pool))
+        if take < count:
+            shortage[f"{event}/{DAMAGE_NAMES[int(damage)]}"] = f"{take} of {count}"
+        chosen.append(rng.choice(pool, size=take, replace=False))
+    rows = np.sort(np.concatenate(chosen))
+    subset_workspace(full, ws, rows)
+    info = {"generated_buildings": len(gen), "matched": len(rows), "shortage": shortage}
+    atomic_write_json(info_path, info)
+    shutil.rmtree(full, ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)
+    return ws, info
+
+
+def train_runs(ws: Path, args: argparse.Namespace, seed: int) -> tuple[str, str, float]:
+    """The untrained encoder and a short ST-CRL run, embedded; returns names and seconds."""
+    from stcrl_core.embeddings import embed_run
+    from stcrl_core.engine import PretrainConfig, pretrain
+
+    untrained, stcrl = f"untrained-s{seed}", f"stcrl-e{args.epochs}-s{seed}"
+    runs = {r["name"] for r in Workspace.open(ws).read_manifest().get("runs", [])}
+    seconds = float("nan")
+    if untrained not in runs:
+        pretrain(PretrainConfig(method="random", run=untrained, seed=seed), ws)
+    if stcrl not in runs:
+        start = time.perf_counter()
+        config = PretrainConfig(
+            method="stcrl", run=stcrl, epochs=args.epochs, batch_size=args.batch_size,
+            lr=args.lr, seed=seed, device="cpu",
+        )  # fmt: skip
+        pretrain(config, ws)
+        seconds = time.perf_counter() - start
+    for run in (untrained, stcrl):
+        if not (ws / "runs" / run / "embeddings.json").exists():
+            embed_run(ws, run, device="cpu")
+    return untrained, stcrl, seconds
+
+
+def learning_behaviour(ws: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Cross-validated overall F1 of every feature set, per pretraining seed."""
+    from stcrl_core.eval.features import run_features
+
+    table = Workspace.open(ws).buildings()
+    keep = (table["damage"] >= 0).to_numpy()
+    y = table["damage"].to_numpy()[keep].astype(np.int64)
+    rows = table["row"].to_numpy()[keep]
+    wsh = Workspace.open(ws)
+    colour = colour_features(wsh.crops("pre")[rows], wsh.crops("post")[rows])
+    out: dict[str, Any] = {"n": int(keep.sum()), "per_seed": {}}
+    out["colour"] = cross_validated_f1(colour, y, repeats=args.repeats)
+    for seed in args.seeds:
+        untrained, stcrl, seconds = train_runs(ws, args, seed)
+        scores = {"stcrl_seconds": seconds}
+        for name, run in (("untrained", untrained), ("stcrl", stcrl)):
+            for mode in ("post", "pre+post"):
+                X = run_features(ws, run, mode, rows)
+                scores[f"{name} {mode}"] = cross_validated_f1(X, y, repeats=args.repeats)
+        out["per_seed"][str(seed)] = scores
+        print(f"  seed {seed}: " + json.dumps(scores), flush=True)
+    return out
+
+
+def image_statistics(ws: Path) -> dict[str, Any]:
+    """Per-class statistics of the crops and the footprints."""
+    wsh = Workspace.open(ws)
+    table = wsh.buildings()
+    stats = crop_statistics(wsh.crops("pre"), wsh.crops("post"))
+    stats["damage"] = table.set_index("row").loc[np.arange(len(stats)), "damage"].to_numpy()
+    areas = footprint_areas_m2(table)
+    scenes = pd.read_parquet(wsh.objects_dir / "scenes.parquet")
+    pitch = table.groupby("scene")["gsd"].first()
+    out: dict[str, Any] = {"per_class": {}, "histograms": {}}
+    for c in range(4):
+        sel = stats["damage"] == c
+        out["per_class"][CLASS_NAMES[c]] = {k: stats.loc[sel, k].tolist() for k in stats.columns}
+        rows = table.loc[table["damage"] == c, "row"].to_numpy()
+        out["histograms"][CLASS_NAMES[c]] = {
+            phase: colour_histograms(wsh.crops(phase), np.sort(rows)).tolist()
+            for phase in ("pre", "post")
+        }
+    out["area_m2"] = areas.tolist()
+    out["crop_side_m"] = (table["crop_side"] * table["gsd"]).tolist()
+    out["pixel_m"] = pitch.tolist()
+    counts = table.groupby("scene").size()
+    scene_area_ha = (scenes.set_index("scene")["width"] * scenes.set_index("scene")["height"]
+                     * scenes.set_index("scene")["gsd"] ** 2 / 1e4)  # fmt: skip
+    out["density_per_ha"] = (counts / scene_area_ha.loc[counts.index]).tolist()
+    return out
+
+
+def statistics_table(real: dict[str, Any], gen: dict[str, Any]) -> str:
+    """Markdown table of the image statistics, real beside generated."""
+    lines = ["| statistic | real | generated |", "|---|---|---|"]
+
+    def row(name: str, a: Any, b: Any) -> None:
+        lines.append(f"| {name} | {a} | {b} |")
+
+    row("footprint area, m2", summarise(real["area_m2"]), summarise(gen["area_m2"]))
+    row("buildings per hectare (scene)", summarise(real["density_per_ha"]),
+        summarise(gen["density_per_ha"]))  # fmt: skip
+    row("crop side, m", summarise(real["crop_side_m"]), summarise(gen["crop_side_m"]))
+    keys = ("pre_brightness", "post_brightness", "post_contrast", "pre_edges", "post_edges",
+            "post_edges_crop", "post_low", "post_mid", "post_high", "change",
+            "pre_post_corr")  # fmt: skip
+    for cls in CLASS_NAMES:
+        r, g = real["per_class"][cls], gen["per_class"][cls]
+        for key in keys:
+            row(f"{cls}: {key}", summarise(r[key]), summarise(g[key]))
+        post_rgb_r = [np.median(r[f"post_{c}"]) for c in "rgb"]
+        post_rgb_g = [np.median(g[f"post_{c}"]) for c in "rgb"]
+        row(f"{cls}: post centre RGB (median)", " / ".join(f"{v:.0f}" for v in post_rgb_r),
+            " / ".join(f"{v:.0f}" for v in post_rgb_g))  # fmt: skip
+        for phase in ("pre", "post"):
+            hi = histogram_intersection(
+                np.array(real["histograms"][cls][phase]), np.array(gen["histograms"][cls][phase])
+            )
+            row(f"{cls}: {phase} colour histogram overlap", "1", f"{hi:.2f}")
+    for cls in CLASS_NAMES[1:]:
+        for key in ("change", "post_edges", "post_brightness"):
+            dr = np.median(real["per_class"][cls][key]) - np.median(
+                real["per_class"]["no-damage"][key]
+            )
+            dg = np.median(gen["per_class"][cls][key]) - np.median(
+                gen["per_class"]["no-damage"][key]
+            )
+            row(f"{cls} minus no-damage: {key}", f"{dr:+.3g}", f"{dg:+.3g}")
+    return "\n".join(lines)
+
+
+def _mean_over_seeds(result: dict[str, Any], key: str) -> tuple[float, float]:
+    values = [s[key][0] for s in result["per_seed"].values()]
+    return float(np.mean(values)), float(np.std(values))
+
+
+def learning_table(real: dict[str, Any], gen: dict[str, Any]) -> str:
+    """Markdown table of the cross-validated F1, real beside generated, and the gaps."""
+    lines = ["| features | real | generated |", "|---|---|---|"]
+    for key in ("untrained post", "untrained pre+post", "stcrl post", "stcrl pre+post"):
+        r, g = _mean_over_seeds(real, key), _mean_over_seeds(gen, key)
+        lines.append(f"| {key} | {r[0]:.3f} ± {r[1]:.3f} | {g[0]:.3f} ± {g[1]:.3f} |")
+    lines.append(
+        f"| colour statistics (26) | {real['colour'][0]:.3f} ± {real['colour'][1]:.3f} | "
+        f"{gen['colour'][0]:.3f} ± {gen['colour'][1]:.3f} |"
+    )
+    for mode in ("post", "pre+post"):
+        gr = (
+            _mean_over_seeds(real, f"stcrl {mode}")[0]
+            - _mean_over_seeds(real, f"untrained {mode}")[0]
+        )
+        gg = (
+            _mean_over_seeds(gen, f"stcrl {mode}")[0]
+            - _mean_over_seeds(gen, f"untrained {mode}")[0]
+        )
+        lines.append(f"| gap: ST-CRL minus untrained, {mode} | {gr:+.3f} | {gg:+.3f} |")
+    cr = real["colour"][0] - _mean_over_seeds(real, "stcrl pre+post")[0]
+    cg = gen["colour"][0] - _mean_over_seeds(gen, "stcrl pre+post")[0]
+    lines.append(f"| gap: colour statistics minus ST-CRL pre+post | {cr:+.3f} | {cg:+.3f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Run the benchmark and print its two tables."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--real", type=Path, default=DEFAULT_REAL)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "sim_to_real")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=0.03)
+    parser.add_argument("--seeds", type=lambda s: [int(v) for v in s.split(",")], default=[0])
+    parser.add_argument("--generator-seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=("real", "generated"), default=None)
+    parser.add_argument("--skip-learning", action="store_true")
+    args = parser.parse_args()
+    if not (args.real / "train").is_dir() and not (args.real / "tier3").is_dir():
+        sys.exit(f"sim_to_real: no xBD scenes under {args.real}; pass --real DIR")
+    args.out.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    torch.set_num_threads(2)
+    results: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+        "date": time.strftime("%Y-%m-%d"),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    real_ws = real_workspace(args.real, args.out)
+    gen_ws, matching = generated_workspace(real_ws, args.out, args.generator_seed)
+    results["matching"] = matching
+    for name, ws in (("real", real_ws), ("generated", gen_ws)):
+        print(f"{name}: image statistics", flush=True)
+        results[f"{name}_images"] = image_statistics(ws)
+        if args.skip_learning or (args.only and args.only != name):
+            continue
+        print(f"{name}: learning behaviour", flush=True)
+        results[f"{name}_learning"] = learning_behaviour(ws, args)
+    md = ["## Image statistics", "", statistics_table(results["real_images"],
+                                                       results["generated_images"])]  # fmt: skip
+    if "real_learning" in results and "generated_learning" in results:
+        md += ["", "## Learning behaviour", "",
+               learning_table(results["real_learning"], results["generated_learning"])]  # fmt: skip
+    text = "\n".join(md)
+    print(text)
+    atomic_write_json(args.out / "results.json", results)
+    atomic_write_text(args.out / "results.md", text + "\n")
+
+
+if __name__ == "__main__":
+    main()
