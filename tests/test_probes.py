@@ -55,6 +55,28 @@ def test_logistic_matches_scikit_learn() -> None:
     )
 
 
+def test_balanced_class_weight_matches_scikit_learn() -> None:
+    X, y = _blobs(240, 8, 5, spread=4.0)
+    keep = np.r_[np.flatnonzero(y == 0), np.flatnonzero(y > 0)[::4]]  # 60 : 15 : 15 : 15
+    X, y = X[keep], y[keep]
+    ours = LogisticProbe(device="cpu", max_iter=500, tol=1e-7, class_weight="balanced").fit(X, y)
+    scaler = StandardScaler().fit(X)
+    ref = LogisticRegression(C=1.0, max_iter=2000, tol=1e-10, class_weight="balanced")
+    ref.fit(scaler.transform(X), y)
+    np.testing.assert_allclose(ours.coef_[0].numpy(), ref.coef_.T, atol=2e-3)
+    # a class absent from a trial gets no weight, and the other classes' weights follow
+    # scikit-learn's n / (k n_c) over the k classes present
+    three = y < 3
+    ours3 = LogisticProbe(device="cpu", max_iter=500, tol=1e-7, class_weight="balanced")
+    ours3.fit(X[three], y[three])
+    ref3 = LogisticRegression(C=1.0, max_iter=2000, tol=1e-10, class_weight="balanced")
+    ref3.fit(StandardScaler().fit_transform(X[three]), y[three])
+    np.testing.assert_allclose(ours3.predict(X[three]), ref3.predict(
+        StandardScaler().fit(X[three]).transform(X[three])))  # fmt: skip
+    with pytest.raises(ValueError, match="class_weight"):
+        LogisticProbe(class_weight="auto").fit(X, y)
+
+
 @pytest.mark.parametrize("probe", [LogisticProbe, MLPProbe, "mlp-minibatch"])
 def test_batched_trials_equal_separate_runs(probe) -> None:
     rng = np.random.default_rng(4)

@@ -12,7 +12,8 @@ Both follow scikit-learn's estimator conventions: parameters stored in
 evaluation features ``(m, d)`` shared by all trials (or ``(T, m, d)``).
 
 * :class:`LogisticProbe` minimises scikit-learn's multinomial objective
-  ``C * sum_i CE_i + ||W||^2 / 2`` (intercept not penalised) with L-BFGS on a
+  ``C * sum_i w_i CE_i + ||W||^2 / 2`` (intercept not penalised; ``w_i = 1``, or
+  scikit-learn's ``class_weight="balanced"`` weights ``n / (k n_c)``) with L-BFGS on a
   hand-written gradient (``G^T X``, faster than autograd's ``X^T G``), the
   standardisation folded into the weights instead of applied to a copy of the
   features; gradient tolerance 1e-3 by default, which matches scikit-learn's F1
@@ -56,6 +57,10 @@ class LogisticProbe(BatchedProbe):
 
     Args:
         C: Inverse regularisation strength (scikit-learn's ``C``).
+        class_weight: None (every label weighs 1) or ``"balanced"``: each label
+            weighs ``n / (k * n_c)`` for its class's count ``n_c`` among the
+            ``k`` classes present in its trial (scikit-learn's), for labels
+            drawn with the natural, unbalanced class mix.
         max_iter: L-BFGS iterations.
         tol: Gradient tolerance.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
@@ -64,9 +69,10 @@ class LogisticProbe(BatchedProbe):
 
     def __init__(
         self, C: float = 1.0, max_iter: int = 100, tol: float = 1e-3, device: str = "auto",
-        random_state: int | None = None,
+        random_state: int | None = None, class_weight: str | None = None,
     ) -> None:  # fmt: skip
         self.C = C
+        self.class_weight = class_weight
         self.max_iter = max_iter
         self.tol = tol
         self.device = device
@@ -76,9 +82,17 @@ class LogisticProbe(BatchedProbe):
         """Fit on ``(n, d)``/``(n,)`` or ``(T, n, d)``/``(T, n)``."""
         if self.C <= 0:
             raise ValueError(f"C must be > 0, got {self.C}")
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
         X, y, device = self._prepare(X, y)
         t, n, d = X.shape
         onehot_t = F.one_hot(y, N_CLASSES).to(X.dtype).transpose(1, 2)  # (T, 4, n)
+        if self.class_weight == "balanced":
+            counts = onehot_t.sum(dim=2, keepdim=True)  # (T, 4, 1)
+            present = (counts > 0).sum(dim=1, keepdim=True)
+            per_class = torch.where(counts > 0, n / (present * counts.clamp(min=1)), 0.0)
+            onehot_t = onehot_t * per_class  # row i of class c weighs per_class[c]
+        weights = onehot_t.sum(dim=1, keepdim=True)  # (T, 1, n): w_i (1 unweighted)
         # The weights Wt (T, 4, d) act on standardised features Z = (X - mean) / scale,
         # but the products read X itself: Z Wt^T = X (Wt / scale)^T - mean (Wt / scale)^T
         # and Z^T-gradients fold the same way, so no standardised copy of X is made.
@@ -102,7 +116,8 @@ class LogisticProbe(BatchedProbe):
             bias = b - torch.bmm(mean, Ws.transpose(1, 2))
             logits_t = torch.baddbmm(bias, X, Ws.transpose(1, 2)).transpose(1, 2).contiguous()
             logp = torch.log_softmax(logits_t, dim=1)
-            Gt = (logp.exp() - onehot_t).mul_(self.C / n)  # d loss / d logits^T
+            # d loss / d logits^T: w_i (p_i - onehot_i), the weights carried by onehot_t
+            Gt = (logp.exp() * weights - onehot_t).mul_(self.C / n)
             g = Gt.sum(dim=2, keepdim=True)  # (T, 4, 1)
             torch.baddbmm(torch.bmm(Gt, X), g, mean, alpha=-1, out=Wt.grad)
             Wt.grad.div_(scale).add_(Wt, alpha=1 / n)
