@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from stcrl_core.data.objects import crop_box, cut_crop
 from stcrl_core.data.synthetic import generate_scene
-from stcrl_core.data.synthetic_events import EVENTS
+from stcrl_core.data.synthetic.events import EVENTS
 from stcrl_core.data.xbd import DAMAGE_NAMES
 
 SEED = 0

@@ -213,7 +213,7 @@ def inria_stage(
     """Inria-format tiles of three cities, cut into small patches (kept when present)."""
     from stcrl_core.data.patch_ingest import InriaIngestConfig, ingest_inria
     from stcrl_core.data.patches import has_patches
-    from stcrl_core.data.synthetic_inria import DEMO_CITIES, generate_inria
+    from stcrl_core.data.synthetic.inria import DEMO_CITIES, generate_inria
 
     if not (inria_path / "synthetic_inria.json").exists():
         generate_inria(

@@ -33,7 +33,7 @@ def patch_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace holding 64 px patches of Inria-format tiles (3 cities x 6 tiles of 128 px;
     tiles 1 and 2 are validation here, so each city has 16 training patches)."""
     from stcrl_core.data.patch_ingest import InriaIngestConfig, ingest_inria
-    from stcrl_core.data.synthetic_inria import generate_inria
+    from stcrl_core.data.synthetic.inria import generate_inria
 
     root = tmp_path_factory.mktemp("inria-data")
     generate_inria(root, cities=("austin", "kitsap", "vienna"), tiles_per_city=6, size=128, seed=3)

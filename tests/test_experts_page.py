@@ -11,7 +11,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from stcrl_core.data.patches import fit_to_patch, image_from_bytes
-from stcrl_core.data.synthetic_inria import write_geotiff
+from stcrl_core.data.synthetic.inria import write_geotiff
 from stcrl_core.errors import StcrlError
 from stcrl_core.workspace import Workspace
 from tests.job_waiting import wait_for_jobs

@@ -14,7 +14,7 @@ from stcrl_core.cli import main
 from stcrl_core.data.inria import InriaAerial, read_tile, scan_inria
 from stcrl_core.data.patch_ingest import InriaIngestConfig, ingest_inria
 from stcrl_core.data.patches import load_patches
-from stcrl_core.data.synthetic_inria import CITIES, generate_inria, generate_tile, write_geotiff
+from stcrl_core.data.synthetic.inria import CITIES, generate_inria, generate_tile, write_geotiff
 from stcrl_core.errors import DatasetNotFoundError, IngestError
 
 

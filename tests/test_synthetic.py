@@ -13,8 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from stcrl_core.data.synthetic import generate_scene, generate_xbd, split_plan
-from stcrl_core.data.synthetic_events import DEFAULT_EVENTS, EVENTS
+from stcrl_core.data.synthetic import generate_xbd, split_plan
+from stcrl_core.data.synthetic.events import DEFAULT_EVENTS, EVENTS
 from stcrl_core.data.xbd import METADATA_KEYS, NAME_PATTERN, SPLITS
 from stcrl_core.workspace import Workspace
 
@@ -82,43 +82,72 @@ def test_bad_arguments() -> None:
         generate_xbd("/nonexistent", size=16)
 
 
-@pytest.fixture(scope="module")
-def demo_scenes() -> list[dict]:
-    return [generate_scene(EVENTS[e], i, 384, 11) for e in DEFAULT_EVENTS for i in range(6)]
+def _labelled_buildings(event: str, n_scenes: int, size: int, seed: int) -> list[dict]:
+    """Every labelled building of an event's tiles (layout and labels only, no rendering)."""
+    from stcrl_core.data.synthetic.xbd_format import _label_buildings, event_world
+
+    spec = EVENTS[event]
+    world = event_world(spec, n_scenes, size, seed)
+    out = []
+    for index in range(n_scenes):
+        layout = world.neighbourhood.tile(index, size)
+        for b, _, subtype in _label_buildings(spec, world, layout, seed):
+            out.append({"tile": index, "key": b.key, "xy": b.event_xy, "damage": b.damage,
+                        "subtype": subtype})  # fmt: skip
+    return out
 
 
-def test_class_balance_roughly_xbd(demo_scenes: list[dict]) -> None:
-    damage = np.concatenate([np.array(s["damage"]) for s in demo_scenes])
-    classified = damage[damage >= 0]
-    share = np.bincount(classified, minlength=4) / len(classified)
-    assert 0.65 <= share[0] <= 0.86, share
-    assert (share[1:] >= 0.03).all(), share
-    unclassified = (damage == -1).mean()
-    assert 0.003 <= unclassified <= 0.04
+@pytest.mark.parametrize("event", ["joplin-tornado", "mexico-earthquake", "santa-rosa-wildfire",
+                                   "hurricane-michael", "palu-tsunami"])  # fmt: skip
+def test_class_mix_follows_the_real_event(event: str) -> None:
+    """Each event's class shares are the real xBD event's (REFERENCE.md), not one global mix."""
+    buildings = _labelled_buildings(event, 12, 512, 0)
+    damage = np.array([b["damage"] for b in buildings])
+    share = np.bincount(damage, minlength=4) / len(damage)
+    real = np.array(EVENTS[event].shares)
+    assert len(damage) > 250
+    assert np.abs(share - real).max() < 0.08, (share.round(3), real.round(3))
+    unclassified = np.mean([b["subtype"] == "un-classified" for b in buildings])
+    assert abs(unclassified - EVENTS[event].unclassified_share) < 0.03
 
 
-def test_damage_is_spatially_clustered(demo_scenes: list[dict]) -> None:
-    """Damaged buildings have more damaged neighbours than undamaged ones do."""
-    near_damaged, near_intact = [], []
-    for scene in demo_scenes:
-        feats = scene["labels"]["post"]["features"]["xy"]
-        if len(feats) < 10:
-            continue
-        pts = np.array([_centre(f["wkt"]) for f in feats])
-        dmg = np.array(scene["damage"]) > 0
-        dist = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
-        np.fill_diagonal(dist, np.inf)
-        neighbours = np.argsort(dist, axis=1)[:, :5]
-        frac = dmg[neighbours].mean(axis=1)
-        near_damaged.extend(frac[dmg])
-        near_intact.extend(frac[~dmg])
-    assert np.mean(near_damaged) > 3 * np.mean(near_intact)
+def test_damage_is_one_footprint_across_the_tiles() -> None:
+    """Damage is spatially coherent over the whole event: a damaged building's nearest
+    neighbours (on any tile) are far more often damaged than an intact one's, and the
+    damaged share differs from tile to tile."""
+    buildings = _labelled_buildings("joplin-tornado", 9, 512, 2)
+    pts = np.array([b["xy"] for b in buildings])
+    damaged = np.array([b["damage"] for b in buildings]) > 0
+    dist = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    np.fill_diagonal(dist, np.inf)
+    near = damaged[np.argsort(dist, axis=1)[:, :5]].mean(axis=1)
+    assert near[damaged].mean() > 2 * near[~damaged].mean()
+    tiles = np.array([b["tile"] for b in buildings])
+    per_tile = [damaged[tiles == t].mean() for t in range(9)]
+    assert max(per_tile) - min(per_tile) > 0.3
 
 
-def _centre(wkt: str) -> tuple[float, float]:
-    body = wkt[wkt.index("((") + 2 : wkt.index("))")]
-    pts = np.array([[float(v) for v in p.split()] for p in body.split(",")])
-    return tuple(pts[:-1].mean(axis=0))
+def test_adjacent_tiles_continue_each_other() -> None:
+    """Tiles of an event are one street grid: a building on the boundary of two tiles is
+    the same building (same lot, same place, same damage) in both."""
+    buildings = _labelled_buildings("hurricane-michael", 4, 256, 0)
+    by_key: dict[tuple, list[dict]] = {}
+    for b in buildings:
+        by_key.setdefault(b["key"], []).append(b)
+    shared = [v for v in by_key.values() if len({b["tile"] for b in v}) > 1]
+    assert shared
+    for copies in shared:
+        assert len({b["xy"] for b in copies}) == 1 and len({b["damage"] for b in copies}) == 1
+
+
+def test_metadata_gsd_is_multispectral_like_xbd(xbd_root: Path, ingested: Path) -> None:
+    """As in real xBD, metadata.gsd is the multispectral GSD (about 4x the pixel size), and
+    the ingest measures the pixel size (0.45-0.5 m) from the labels instead."""
+    meta = [json.loads(p.read_text())["metadata"] for p in xbd_root.glob("*/labels/*.json")]
+    assert all(1.2 <= m["gsd"] <= 4.0 for m in meta)
+    table = Workspace.open(ingested).buildings()
+    assert table["gsd"].between(0.44, 0.51).all()
+    assert (table["metadata_gsd"] / table["gsd"]).between(2.4, 8.5).all()
 
 
 def _standardised(crops: np.ndarray) -> np.ndarray:
@@ -132,10 +161,13 @@ def test_pre_post_differ_even_without_damage_and_damage_shows(ingested: Path) ->
     pre, post = np.asarray(ws.crops("pre")), np.asarray(ws.crops("post"))
     raw = np.abs(pre.astype(np.int16) - post.astype(np.int16)).mean(axis=(1, 2, 3))
     assert np.median(raw[damage == 0]) > 3.0  # acquisition differences (light, haze, shift)
-    centre = slice(11, 21)  # the building itself, after per-crop colour normalisation
+    centre = slice(12, 20)  # the building itself, after per-crop colour normalisation
     diff = np.abs(_standardised(pre) - _standardised(post))[:, centre, centre].mean(axis=(1, 2, 3))
-    for cls in (1, 2, 3):
-        assert np.median(diff[damage == cls]) > 1.5 * np.median(diff[damage == 0]), cls
+    # major and destroyed buildings change far more than intact ones; minor damage (tarps,
+    # missing shingles) is subtle, as on the real scenes, where it changes a crop no more
+    # than the acquisition does (sim-to-real benchmark)
+    for cls, factor in ((1, 1.1), (2, 1.5), (3, 1.5)):
+        assert np.median(diff[damage == cls]) > factor * np.median(diff[damage == 0]), cls
 
 
 def test_regions_look_different(ingested: Path) -> None:

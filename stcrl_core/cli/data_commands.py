@@ -53,7 +53,7 @@ def _cmd_ingest_xbd(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth_inria(args: argparse.Namespace) -> int:
-    from stcrl_core.data.synthetic_inria import generate_inria
+    from stcrl_core.data.synthetic.inria import generate_inria
     from stcrl_core.progress import tqdm_progress
 
     with tqdm_progress("synth-inria") as progress:
@@ -97,8 +97,8 @@ def _cmd_patches(args: argparse.Namespace) -> int:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the data commands."""
-    from stcrl_core.data.synthetic_events import DEFAULT_EVENTS, EVENTS
-    from stcrl_core.data.synthetic_inria import DEFAULT_CITIES as INRIA_CITIES
+    from stcrl_core.data.synthetic.events import DEFAULT_EVENTS, EVENTS
+    from stcrl_core.data.synthetic.inria import DEFAULT_CITIES as INRIA_CITIES
     from stcrl_core.data.xbd import SPLITS
 
     p = sub.add_parser(

@@ -7,9 +7,11 @@ demo and the tests exercise the same reader and ingest as real Inria tiles.
 
 Each city has its own built environment (roof colours, building sizes, density,
 street layout, vegetation; the region styles of the xBD generator in
-:mod:`stcrl_core.data.synthetic_events`), rendered by the same layout and
-rendering code (:mod:`stcrl_core.data.synthetic_render`) as a pre-disaster
-scene, so that a location embedding has something to find.
+:mod:`stcrl_core.data.synthetic.events`), laid out and rendered by the same
+code (:mod:`~stcrl_core.data.synthetic.layout`,
+:mod:`~stcrl_core.data.synthetic.render`) as a pre-disaster scene, with an
+orthophoto's capture (no lean, high sun), so that a location embedding has
+something to find. A city's tiles are adjacent tiles of one street grid.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from rasterio.transform import from_origin
 from rasterio.warp import transform as warp_transform
 
 from stcrl_core.atomic import atomic_path, atomic_write_json
-from stcrl_core.data.synthetic_events import (
+from stcrl_core.data.synthetic.events import (
     GUATEMALA_HIGHLAND,
     GULF_SUBURB,
     MEXICO_CITY,
@@ -36,7 +38,10 @@ from stcrl_core.data.synthetic_events import (
     SULAWESI_COAST,
     RegionStyle,
 )
-from stcrl_core.data.synthetic_render import Acquisition, layout_scene, render
+from stcrl_core.data.synthetic.geography import EventArea
+from stcrl_core.data.synthetic.layout import Neighbourhood
+from stcrl_core.data.synthetic.render import render_tile
+from stcrl_core.data.synthetic.sensor import Acquisition
 from stcrl_core.progress import ProgressCallback, no_progress
 
 
@@ -73,14 +78,26 @@ DEFAULT_CITIES: tuple[str, ...] = tuple(CITIES)
 DEMO_CITIES: tuple[str, ...] = ("austin", "kitsap", "vienna")
 
 
+GRID_COLUMNS = 6  # tiles of a city lie on a 6-wide grid, numbered row by row from 1
+
+
 def _acquisition(rng: np.random.Generator) -> Acquisition:
-    """Orthophoto conditions: high sun, mild colour and haze differences, no shift."""
+    """Orthophoto conditions: no lean, high sun, mild colour and haze differences."""
     return Acquisition(
+        sensor="WORLDVIEW03_VNIR",
         sun_azimuth=float(rng.uniform(140, 220)),
         sun_elevation=float(rng.uniform(50, 70)),
+        off_nadir=0.0,
+        target_azimuth=0.0,
         gain=tuple(float(g) for g in rng.uniform(0.95, 1.05, 3)),
-        haze=float(rng.uniform(0.0, 0.08)),
-        shift=(0, 0),
+        gamma=1.0,
+        saturation=float(rng.uniform(0.9, 1.1)),
+        haze=float(rng.uniform(0.0, 0.06)),
+        vegetation=float(rng.uniform(0.9, 1.1)),
+        blur=0.4,
+        noise=1.5,
+        jpeg_quality=92,
+        shift=(0.0, 0.0),
         noise_seed=int(rng.integers(2**31)),
     )
 
@@ -95,8 +112,12 @@ def generate_tile(city: CitySpec, index: int, size: int, gsd: float, seed: int) 
         "crs": CRS, "transform": Affine}``.
     """
     rng = np.random.default_rng([seed, zlib.crc32(city.name.encode()), index, size])
-    layout = layout_scene(rng, city.style, size, gsd)
-    image = render(layout, _acquisition(rng), None, rng)
+    rows = 6
+    area = EventArea(GRID_COLUMNS, rows, size * gsd, gsd, city.lon, city.lat)
+    neighbourhood = Neighbourhood(f"inria-{city.name}", city.style, area, seed)
+    layout = neighbourhood.tile((index - 1) % (GRID_COLUMNS * rows), size)
+    acq = _acquisition(rng)
+    image = render_tile(layout, acq, acq, None, int(rng.integers(2**31)), rng)
     mask = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(mask)
     for b in layout.buildings:
@@ -105,7 +126,7 @@ def generate_tile(city: CitySpec, index: int, size: int, gsd: float, seed: int) 
     crs = CRS.from_epsg(city.epsg)
     (east,), (north,) = warp_transform("EPSG:4326", crs, [city.lon], [city.lat])
     tile_m = size * gsd
-    gx, gy = (index - 1) % 6 - 3, (index - 1) // 6 - 3
+    gx, gy = (index - 1) % GRID_COLUMNS - 3, (index - 1) // GRID_COLUMNS - 3
     transform = from_origin(east + gx * tile_m, north - gy * tile_m, gsd, gsd)
     return {"image": image, "mask": np.asarray(mask), "crs": crs, "transform": transform}
 
