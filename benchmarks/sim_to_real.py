@@ -150,11 +150,29 @@ def generated_workspace(real_ws: Path, out: Path, seed: int) -> tuple[Path, dict
         chosen.append(rng.choice(pool, size=take, replace=False))
     rows = np.sort(np.concatenate(chosen))
     subset_workspace(full, ws, rows)
-    info = {"generated_buildings": len(gen), "matched": len(rows), "shortage": shortage}
+    info = {
+        "generated_buildings": len(gen),
+        "matched": len(rows),
+        "shortage": shortage,
+        # density is a property of whole scenes, so it is measured before the matching
+        "density_per_ha": scene_density(Workspace.open(full)),
+    }
     atomic_write_json(info_path, info)
     shutil.rmtree(full, ignore_errors=True)
     shutil.rmtree(data, ignore_errors=True)
     return ws, info
+
+
+def scene_density(ws: Workspace) -> list[float]:
+    """Buildings per hectare of every scene (pixel size from the ingest)."""
+    table = ws.buildings()
+    scenes = pd.read_parquet(ws.objects_dir / "scenes.parquet").set_index("scene")
+    counts = table.groupby("scene").size()
+    pitch = table.groupby("scene")["gsd"].first()
+    area_ha = (
+        scenes.loc[counts.index, "width"] * scenes.loc[counts.index, "height"] * pitch**2 / 1e4
+    )
+    return (counts / area_ha).tolist()
 
 
 def train_runs(ws: Path, args: argparse.Namespace, seed: int) -> tuple[str, str, float]:
@@ -182,38 +200,59 @@ def train_runs(ws: Path, args: argparse.Namespace, seed: int) -> tuple[str, str,
 
 
 def learning_behaviour(ws: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Cross-validated overall F1 of every feature set, per pretraining seed."""
+    """Cross-validated overall F1 of every feature set, per pretraining seed.
+
+    Scores are cached in ``<ws>/learning.json`` by run, features and repeats (they
+    depend on nothing else), so a rerun only scores what is new.
+    """
     from stcrl_core.eval.features import run_features
+
+    cache_path = ws / "learning.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+
+    def cached(key: str, compute) -> list[float]:
+        if key not in cache:
+            cache[key] = list(compute())
+            atomic_write_json(cache_path, cache)
+        return cache[key]
 
     table = Workspace.open(ws).buildings()
     keep = (table["damage"] >= 0).to_numpy()
     y = table["damage"].to_numpy()[keep].astype(np.int64)
     rows = table["row"].to_numpy()[keep]
     wsh = Workspace.open(ws)
-    colour = colour_features(wsh.crops("pre")[rows], wsh.crops("post")[rows])
     out: dict[str, Any] = {"n": int(keep.sum()), "per_seed": {}}
-    out["colour"] = cross_validated_f1(colour, y, repeats=args.repeats)
+    out["colour"] = cached(
+        f"colour|{args.repeats}",
+        lambda: cross_validated_f1(
+            colour_features(wsh.crops("pre")[rows], wsh.crops("post")[rows]), y,
+            repeats=args.repeats,
+        ),
+    )  # fmt: skip
     for seed in args.seeds:
         untrained, stcrl, seconds = train_runs(ws, args, seed)
-        scores = {"stcrl_seconds": seconds}
+        scores: dict[str, Any] = {"stcrl_seconds": cache.setdefault(f"seconds|{stcrl}", seconds)}
         for name, run in (("untrained", untrained), ("stcrl", stcrl)):
             for mode in ("post", "pre+post"):
-                X = run_features(ws, run, mode, rows)
-                scores[f"{name} {mode}"] = cross_validated_f1(X, y, repeats=args.repeats)
+                scores[f"{name} {mode}"] = cached(
+                    f"{run}|{mode}|{args.repeats}",
+                    lambda run=run, mode=mode: cross_validated_f1(
+                        run_features(ws, run, mode, rows), y, repeats=args.repeats
+                    ),
+                )
         out["per_seed"][str(seed)] = scores
         print(f"  seed {seed}: " + json.dumps(scores), flush=True)
     return out
 
 
-def image_statistics(ws: Path) -> dict[str, Any]:
-    """Per-class statistics of the crops and the footprints."""
+def image_statistics(ws: Path, density: list[float] | None = None) -> dict[str, Any]:
+    """Per-class statistics of the crops and the footprints (``density``: of the scenes
+    before the matching, when the workspace holds a matched subset)."""
     wsh = Workspace.open(ws)
     table = wsh.buildings()
     stats = crop_statistics(wsh.crops("pre"), wsh.crops("post"))
     stats["damage"] = table.set_index("row").loc[np.arange(len(stats)), "damage"].to_numpy()
     areas = footprint_areas_m2(table)
-    scenes = pd.read_parquet(wsh.objects_dir / "scenes.parquet")
-    pitch = table.groupby("scene")["gsd"].first()
     out: dict[str, Any] = {"per_class": {}, "histograms": {}}
     for c in range(4):
         sel = stats["damage"] == c
@@ -225,11 +264,8 @@ def image_statistics(ws: Path) -> dict[str, Any]:
         }
     out["area_m2"] = areas.tolist()
     out["crop_side_m"] = (table["crop_side"] * table["gsd"]).tolist()
-    out["pixel_m"] = pitch.tolist()
-    counts = table.groupby("scene").size()
-    scene_area_ha = (scenes.set_index("scene")["width"] * scenes.set_index("scene")["height"]
-                     * scenes.set_index("scene")["gsd"] ** 2 / 1e4)  # fmt: skip
-    out["density_per_ha"] = (counts / scene_area_ha.loc[counts.index]).tolist()
+    out["pixel_m"] = table.groupby("scene")["gsd"].first().tolist()
+    out["density_per_ha"] = density if density is not None else scene_density(wsh)
     return out
 
 
@@ -316,6 +352,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=("real", "generated"), default=None)
     parser.add_argument("--skip-learning", action="store_true")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="rewrite its section of docs/benchmarks.md"
+    )
     args = parser.parse_args()
     if not (args.real / "train").is_dir() and not (args.real / "tier3").is_dir():
         sys.exit(f"sim_to_real: no xBD scenes under {args.real}; pass --real DIR")
@@ -333,7 +372,9 @@ def main() -> None:
     results["matching"] = matching
     for name, ws in (("real", real_ws), ("generated", gen_ws)):
         print(f"{name}: image statistics", flush=True)
-        results[f"{name}_images"] = image_statistics(ws)
+        results[f"{name}_images"] = image_statistics(
+            ws, matching.get("density_per_ha") if name == "generated" else None
+        )
         if args.skip_learning or (args.only and args.only != name):
             continue
         print(f"{name}: learning behaviour", flush=True)
@@ -347,6 +388,20 @@ def main() -> None:
     print(text)
     atomic_write_json(args.out / "results.json", results)
     atomic_write_text(args.out / "results.md", text + "\n")
+    if args.write_docs:
+        sys.path.insert(0, str(REPO / "docs"))
+        from doc_sections import replace_section
+
+        command = " ".join(["benchmarks/sim_to_real.py", *sys.argv[1:]])
+        header = (
+            f"Machine: {results['machine']}. Date: {results['date']}. Command: `{command}`. "
+            f"Generated buildings matched to the real per-event class counts: "
+            f"{matching['matched']} of {matching['generated_buildings']}"
+            + (f" (short: {matching['shortage']})" if matching["shortage"] else "")
+            + ".\n\n"
+        )
+        body = header + text.replace("## ", "### ")
+        replace_section(REPO / "docs" / "benchmarks.md", "sim-to-real", command, body)
 
 
 if __name__ == "__main__":

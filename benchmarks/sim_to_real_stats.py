@@ -156,25 +156,24 @@ def cross_validated_f1(
 
     Each repeat shuffles the buildings into ``folds`` stratified folds, fits a
     class-weighted (``balanced``) logistic regression on standardised features
-    of all folds but one, predicts the held-out fold, and scores the overall
-    F1 of the pooled out-of-fold predictions.
+    of all folds but one (the library's L-BFGS probe, which minimises
+    scikit-learn's objective; ``tests/test_probes.py`` checks the two agree),
+    predicts the held-out fold, and scores the overall F1 of the pooled
+    out-of-fold predictions.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
+    from stcrl_core.eval.probes import LogisticProbe
+
+    X = np.ascontiguousarray(X, dtype=np.float32)
     scores = []
     for r in range(repeats):
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed + r)
         pred = np.empty_like(y)
         for train, test in splitter.split(X, y):
-            model = make_pipeline(
-                StandardScaler(),
-                LogisticRegression(C=C, class_weight="balanced", max_iter=3000),
-            )
-            model.fit(X[train], y[train])
-            pred[test] = model.predict(X[test])
+            probe = LogisticProbe(C=C, class_weight="balanced", max_iter=300, tol=1e-4,
+                                  device="cpu")  # fmt: skip
+            pred[test] = probe.fit(X[train], y[train]).predict(X[test])
         scores.append(overall_f1(y, pred))
     return float(np.mean(scores)), float(np.std(scores))
 
