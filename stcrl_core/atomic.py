@@ -1,86 +1,10 @@
-"""Atomic artifact writes: write to a temporary file in the same directory, then
-``os.replace`` it over the target, so that a crash never leaves a half-written
-artifact behind.
+"""Compatibility path of :mod:`stcrl_core.workspace.atomic` for the synthetic-data generator.
+
+The generator modules (``stcrl_core/data/synthetic*.py``) still import atomic
+writes from here; everything else imports :mod:`stcrl_core.workspace.atomic`.
+Remove this module once the generator imports the workspace package.
 """
 
-from __future__ import annotations
+from stcrl_core.workspace.atomic import atomic_path, atomic_write_json
 
-import contextlib
-import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it over ``path`` on success.
-
-    On an exception the temporary file is removed and ``path`` is untouched.
-
-    Args:
-        path: The final location of the artifact.
-        suffix: Suffix of the temporary file (defaults to the target's), for
-            writers that infer the format from the name.
-
-    Yields:
-        The temporary path to write to.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.",
-        suffix=suffix if suffix is not None else target.suffix,
-        dir=target.parent,
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def replace_directory(new_dir: Path, target: Path) -> None:
-    """Move the finished directory ``new_dir`` to ``target``, replacing any old one.
-
-    The old directory is first renamed aside and deleted only after the new one
-    is in place, so ``target`` is always either the complete old or the
-    complete new version (never a mix).
-
-    Args:
-        new_dir: A complete directory on the same file system as ``target``.
-        target: Where it should end up.
-    """
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(target, old)
-    os.replace(new_dir, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+__all__ = ["atomic_path", "atomic_write_json"]
