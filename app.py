@@ -14,79 +14,21 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import check_workspace_path, workspace_root
-from app_pages.jobs_panel import jobs_panel, runs_frame, start_work_panel
-from stcrl_core.data.xbd import DAMAGE_NAMES
+from app_pages.jobs_panel import jobs_panel, start_work_panel
 from stcrl_core.errors import StcrlError
+from stcrl_core.explore.overview import experiments_table, runs_table, workspace_overview
 from stcrl_core.maps.damage import CLASS_COLORS
 from stcrl_core.workspace import Workspace
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_WORKSPACE = os.environ.get("STCRL_WORKSPACE", "demo-workspace")
-CLASS_ORDER = [DAMAGE_NAMES[c] for c in (0, 1, 2, 3, -1)]
 
 
 @st.cache_data(show_spinner="Reading the workspace…")
 def load_summary(path: str, stamp: float) -> dict:
-    """Building table aggregates and the ingest report of a workspace.
-
-    ``stamp`` (the manifest's modification time) makes the cache follow updates.
-    """
-    from stcrl_core.data.patches import has_patches, load_patches
-
-    ws = Workspace.open(path)
-    manifest = ws.read_manifest()
-    patches = None
-    if has_patches(ws):
-        table = load_patches(ws.path)[0]
-        patches = pd.crosstab(table["location"], table["split"])
-    if not ws.has_objects():
-        return {"manifest": manifest, "objects": False, "patches": patches}
-    table = ws.buildings()
-    table["class"] = table["damage"].map(DAMAGE_NAMES)
-    counts = pd.crosstab(table["event"], table["class"]).reindex(columns=CLASS_ORDER, fill_value=0)
-    splits = pd.crosstab(table["split"], table["class"]).reindex(columns=CLASS_ORDER, fill_value=0)
-    events = table.groupby("event").agg(
-        disaster_type=("disaster_type", "first"),
-        scenes=("scene", "nunique"),
-        buildings=("uid", "size"),
-        lon=("lon", "mean"),
-        lat=("lat", "mean"),
-    )
-    return {
-        "manifest": manifest,
-        "objects": True,
-        "report": ws.ingest_report(),
-        "per_event_class": counts,
-        "per_split_class": splits,
-        "events": events,
-        "buildings": len(table),
-        "scenes": int(table["scene"].nunique()),
-        "patches": patches,
-    }
-
-
-def experiments_frame(ws: Workspace) -> pd.DataFrame:
-    """Stored label-budget experiments with their settings and best mean F1."""
-    import json
-
-    rows = []
-    for path in sorted((ws.path / "experiments").glob("*/results.json")):
-        result = json.loads(path.read_text())
-        config = result["config"]
-        best = max(result["curves"], key=lambda c: c["mean"]) if result["curves"] else None
-        rows.append(
-            {
-                "id": result["id"],
-                "runs": ", ".join(config["runs"]) or "-",
-                "probes": ", ".join(config["probes"]),
-                "budgets": ", ".join(map(str, config["budgets"])),
-                "trials": config["trials"],
-                "features": config["features"],
-                "best mean F1": round(best["mean"], 3) if best else None,
-                "best": f"{best['run']} {best['probe']} n={best['budget']}" if best else "",
-            }
-        )
-    return pd.DataFrame(rows)
+    """What the workspace holds (``stamp``, the manifest's modification time, makes the
+    cache follow updates)."""
+    return workspace_overview(Workspace.open(path))
 
 
 def buildings_summary(summary: dict) -> None:
@@ -146,12 +88,12 @@ def home() -> None:
     links[2].page_link("app_pages/3_Label_Budget.py", label="Label budget", icon="📈")
     links[3].page_link("app_pages/4_Experts.py", label="Experts", icon="🧩")
     st.subheader("Runs")
-    runs = runs_frame(summary["manifest"], ws)
+    runs = runs_table(ws, summary["manifest"])
     if runs.empty:
         st.write("No training runs yet: start one below or run `stcrl pretrain`.")
     else:
         st.dataframe(runs, width="stretch", hide_index=True)
-    experiments = experiments_frame(ws)
+    experiments = experiments_table(ws)
     st.subheader("Label-budget experiments")
     if experiments.empty:
         st.write("No experiments yet: run `stcrl budget`.")

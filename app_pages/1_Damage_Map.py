@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pydeck as pdk
 import streamlit as st
 
 from app_pages.common import current_workspace, stamp
+from app_pages.map_panels import CLASS_LABELS, building_panel, legend
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.eval.metrics import confusion_matrix, overall_f1
-from stcrl_core.maps import damage, imagery, location_layer
-
-CLASS_LABELS = {code: DAMAGE_NAMES[code] for code in (0, 1, 2, 3, -1)}
+from stcrl_core.maps import damage, deck, imagery, location_layer
+from stcrl_core.workspace.predictions import prediction_path
+from stcrl_core.workspace.runs import run_files
 
 
 @st.cache_data(show_spinner="Loading buildings…", max_entries=4)
@@ -43,44 +43,6 @@ def export_bytes(path: str, prediction: str | None, rows: tuple, fmt: str, stamp
     return damage.export_buildings(map_table(path, prediction, stamps).iloc[list(rows)], fmt)
 
 
-def legend(color_by: str) -> None:
-    items = (
-        [("correct", damage.CORRECT_COLORS[True]), ("wrong", damage.CORRECT_COLORS[False])]
-        if color_by == "correct"
-        else [(CLASS_LABELS[c], damage.CLASS_COLORS[c]) for c in (0, 1, 2, 3, -1)]
-    )
-    spans = " ".join(
-        f"<span style='display:inline-block;width:12px;height:12px;background:rgb{rgb};"
-        f"border-radius:2px;margin:0 4px 0 10px'></span>{name}"
-        for name, rgb in items
-    )
-    st.markdown(f"<div style='font-size:0.9rem'>{spans}</div>", unsafe_allow_html=True)
-
-
-def building_panel(ws, table: pd.DataFrame, uid: str, prediction: str | None) -> None:
-    """Pre and post crops, labels and class probabilities of one building."""
-    match = table[table["uid"] == uid]
-    if match.empty:
-        return
-    building = match.iloc[0]
-    with st.container(border=True, key=f"building-{uid}"):
-        st.markdown(f"**Building {uid}**")
-        cols = st.columns([1, 1, 2])
-        row = int(building["row"])
-        cols[0].image(np.asarray(ws.crops("pre")[row]), caption="pre-disaster", width="stretch")
-        cols[1].image(np.asarray(ws.crops("post")[row]), caption="post-disaster", width="stretch")
-        cols[2].write(f"**Event** {building['event']} · **split** {building['split']}")
-        cols[2].write(f"**True class** {DAMAGE_NAMES[int(building['damage'])]}")
-        if prediction:
-            conf = float(building["confidence"])
-            cols[2].write(f"**Predicted** {DAMAGE_NAMES[int(building['pred'])]} ({conf:.0%})")
-            proba = pd.DataFrame(
-                {"probability": [float(building[f"proba_{c}"]) for c in range(4)]},
-                index=[DAMAGE_NAMES[c] for c in range(4)],
-            )
-            cols[2].bar_chart(proba, horizontal=True, height=160)
-
-
 ws = current_workspace()
 path = str(ws.path)
 st.title("Damage map")
@@ -101,8 +63,8 @@ phase = top[3].radio(
 )
 
 key = (
-    stamp(ws.objects_dir / "buildings.parquet"),
-    stamp(ws.path / "predictions" / f"{prediction}.parquet"),
+    stamp(ws.objects.buildings),
+    stamp(prediction_path(ws, prediction)) if prediction else 0.0,
 )
 table = map_table(path, prediction, key)
 filters = st.columns(3)
@@ -144,88 +106,14 @@ frame = deck_frame(path, prediction, color_by, mode == "polygons", rows, key)
 layers = []
 if phase in ("pre", "post"):
     scenes = tuple(sorted(shown["scene"].unique()))
-    for record in basemap(path, phase, scenes, key[0]):
-        layers.append(
-            pdk.Layer(
-                "BitmapLayer",
-                id=f"img-{record['scene']}",
-                image=f"'{record['image']}'",  # quoted: a literal, not an accessor
-                bounds=record["bounds"],
-            )
-        )
+    layers += deck.bitmap_layers(basemap(path, phase, scenes, key[0]), "img")
 if location_run:
-    grid_stamp = stamp(ws.runs_dir / location_run / location_layer.GRID_FILE)
-    for record in location_bitmaps(path, location_run, grid_stamp):
-        layers.append(
-            pdk.Layer(
-                "BitmapLayer",
-                id=f"loc-{record['event']}",
-                image=f"'{record['image']}'",  # quoted: a literal, not an accessor
-                bounds=record["bounds"],
-                opacity=0.65,
-            )
-        )
-if mode == "hexagons":
-    layers.append(
-        pdk.Layer(
-            "HexagonLayer",
-            id="hexagons",
-            data=frame[["lon", "lat"]],
-            get_position=["lon", "lat"],
-            radius=60,
-            elevation_scale=2,
-            extruded=False,
-            pickable=False,
-            opacity=0.6,
-        )
-    )
-elif mode == "polygons":
-    layers.append(
-        pdk.Layer(
-            "PolygonLayer",
-            id="buildings",
-            data=frame,
-            get_polygon="polygon",
-            get_fill_color="color",
-            get_line_color=[255, 255, 255, 120],
-            line_width_min_pixels=0.5,
-            pickable=True,
-            auto_highlight=True,
-        )
-    )
-else:
-    layers.append(
-        pdk.Layer(
-            "ScatterplotLayer",
-            id="buildings",
-            data=frame,
-            get_position=["lon", "lat"],
-            get_fill_color="color",
-            radius_min_pixels=2,
-            radius_max_pixels=8,
-            get_radius=6,
-            pickable=True,
-            auto_highlight=True,
-        )
-    )
-# events lie on several continents: open on the event with the most buildings shown
-focus = shown[shown["event"] == shown["event"].value_counts().index[0]]
-view = pdk.data_utils.compute_view(focus[["lon", "lat"]].to_numpy().tolist())
-view.zoom = min(max(view.zoom, 13), 18)
-tooltip = {
-    "html": "<b>{uid}</b><br/>{event}<br/>true: {true}<br/>predicted: {pred} ({confidence}%)",
-    "style": {"fontSize": "12px"},
-}
-deck = pdk.Deck(
-    layers=layers,
-    initial_view_state=view,
-    map_provider="carto" if phase == "web tiles" else None,
-    # offline by default: no web basemap, the scene imagery is the base
-    map_style=None if phase == "web tiles" else imagery.blank_map_style(),
-    tooltip=tooltip,
-)
+    grid_stamp = stamp(run_files(ws, location_run).location_grid)
+    layers += deck.bitmap_layers(location_bitmaps(path, location_run, grid_stamp), "loc", 0.65)
+layers.append(deck.building_layer(frame, mode))
+chart = deck.damage_deck(shown, layers, web_tiles=phase == "web tiles")
 event = st.pydeck_chart(
-    deck, on_select="rerun", selection_mode="single-object", key="damage_map", height=560
+    chart, on_select="rerun", selection_mode="single-object", key="damage_map", height=560
 )
 legend(color_by)
 st.caption(
@@ -285,8 +173,8 @@ for col, (fmt, mime) in zip(
     )
 
 st.subheader("Scene view")
-scene_table = imagery.load_scenes(path)
-scene_names = sorted(shown["scene"].unique())
+scene_table = ws.scenes()
+scene_names = damage.scenes_by_damage(shown, class_column)
 if scene_table.empty:
     st.info("This workspace was ingested without scene previews; re-run `stcrl ingest-xbd`.")
     st.stop()

@@ -8,42 +8,47 @@ routed to.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app_pages.common import current_workspace, stamp
+from app_pages.explorer_panels import (
+    building_details,
+    hover_crops,
+    patch_details,
+    projection_settings,
+)
 from app_pages.hover_crops import hover_panel
 from app_pages.jobs_panel import show_job_progress
-from stcrl_core.embeddings import embedded_runs
 from stcrl_core.errors import StcrlError
 from stcrl_core.explore.clustering import cluster_summary, kmeans_clusters
 from stcrl_core.explore.projection import (
-    DEFAULT_PARAMS,
     METHODS,
+    point_count,
     projection_views,
     stored_projection_key,
     view_features,
 )
 from stcrl_core.explore.scatter import (
     BASE_COLOURS,
-    CLASS_ORDER,
     PATCH_COLOURS,
-    class_bar_figure,
     explorer_table,
-    pair_image,
+    hover_columns,
     patch_explorer_table,
     scatter_figure,
     selected_rows,
 )
 from stcrl_core.jobs import read_job, start_job
-from stcrl_core.maps.damage import list_predictions
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.embeddings import PATCH_VIEWS, embedded_runs
+from stcrl_core.workspace.experts import assignments_of, experts_stamp
+from stcrl_core.workspace.patches import load_patches, patch_table_path
+from stcrl_core.workspace.predictions import list_predictions, prediction_path, read_prediction
+from stcrl_core.workspace.projections import projection_path, read_projection
+from stcrl_core.workspace.runs import run_files
 
 HOVER_LIMIT = 20_000  # above this many points the hover shows the row only (lean JSON)
-GALLERY = 24
 CLUSTER = "k-means cluster"
 
 
@@ -51,32 +56,20 @@ CLUSTER = "k-means cluster"
 def load_table(path: str, prediction: str | None, stamps: tuple) -> pd.DataFrame:
     """The explorer's building table (``stamps``: file times, so updates are picked up)."""
     ws = Workspace.open(path)
-    predictions = None
-    if prediction:
-        predictions = pd.read_parquet(ws.path / "predictions" / f"{prediction}.parquet")
+    predictions = read_prediction(ws, prediction) if prediction else None
     return explorer_table(ws.buildings(), predictions)
 
 
 @st.cache_data(show_spinner="Reading patches…", max_entries=8)
 def load_patch_table(path: str, run: str, stamps: tuple) -> pd.DataFrame:
     """The patch table with the routing of every experts run trained on ``run``."""
-    from stcrl_core.data.patches import load_patches
-
     ws = Workspace.open(path)
-    assignments = {}
-    for config_path in sorted((ws.path / "experts").glob("*/config.json")):
-        config = json.loads(config_path.read_text())
-        frame = config_path.parent / "assignments.parquet"
-        if config.get("embedding") == run and frame.exists():
-            label = f"expert (k={config['k']}, {config_path.parent.name[:8]})"
-            assignments[label] = pd.read_parquet(frame)
-    return patch_explorer_table(load_patches(ws.path)[0], assignments)
+    return patch_explorer_table(load_patches(ws)[0], assignments_of(ws, run))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def load_projection(path: str, key: str, mtime: float) -> tuple[np.ndarray, dict]:
-    folder = Workspace.open(path).path / "projections"
-    return np.load(folder / f"{key}.npy"), json.loads((folder / f"{key}.json").read_text())
+def load_projection(path: str, key: str, rows: int, mtime: float) -> tuple | None:
+    return read_projection(Workspace.open(path), key, rows)
 
 
 @st.cache_data(show_spinner="Clustering the embeddings…", max_entries=32)
@@ -85,124 +78,10 @@ def load_clusters(path: str, run: str, view: str, k: int, mtime: float) -> tuple
     return clusters.labels, clusters.silhouette
 
 
-def hover_crops(ws: Workspace, table: pd.DataFrame, patches: bool):
-    """``crops(row) -> (image, caption)`` of a building (pre | post) or a patch (image | mask)."""
-    by_row = table.set_index("row")
-    if patches:
-        from stcrl_core.data.patches import load_patches
-
-        _, images, masks = load_patches(ws.path)
-
-        def patch_crops(row: int) -> tuple[np.ndarray, str]:
-            mask = np.repeat(np.asarray(masks[row])[..., None] * 255, 3, axis=2).astype(np.uint8)
-            caption = f"{by_row.at[row, 'patch_id']} · {by_row.at[row, 'location']}"
-            return pair_image(np.asarray(images[row]), mask), caption
-
-        return patch_crops
-    pre, post = ws.crops("pre"), ws.crops("post")
-
-    def building_crops(row: int) -> tuple[np.ndarray, str]:
-        caption = f"{by_row.at[row, 'uid'][:8]} · {by_row.at[row, 'true_class']} (pre | post)"
-        return pair_image(np.asarray(pre[row]), np.asarray(post[row])), caption
-
-    return building_crops
-
-
-def building_details(ws: Workspace, table: pd.DataFrame, rows: np.ndarray) -> None:
-    """One building's crops and facts, or the gallery and make-up of a selection."""
-    by_row = table.set_index("row")
-    if len(rows) == 1:
-        building = by_row.loc[int(rows[0])]
-        st.subheader(f"Building {building['uid']}")
-        cols = st.columns([1, 1, 2])
-        cols[0].image(ws.crops("pre")[int(rows[0])], caption="pre-disaster", width="stretch")
-        cols[1].image(ws.crops("post")[int(rows[0])], caption="post-disaster", width="stretch")
-        facts = {
-            "true class": building["true_class"],
-            "event": building["event"],
-            "disaster type": building["disaster_type"],
-            "split": building["split"],
-            "cluster": building["cluster"],
-        }
-        if "predicted_class" in building:
-            facts["predicted"] = building["predicted_class"]
-        cols[2].table(pd.Series(facts, name="value"))
-        return
-    chosen = by_row.loc[rows]
-    st.subheader(f"{len(rows):,} buildings selected")
-    cols = st.columns(2)
-    counts = chosen["true_class"].value_counts().reindex(CLASS_ORDER, fill_value=0)
-    cols[0].plotly_chart(class_bar_figure(counts), key="explorer_makeup")
-    makeup = pd.DataFrame(
-        {
-            "selected": counts,
-            "share": (counts / len(chosen)).round(3),
-            "share overall": table["true_class"].value_counts(normalize=True).round(3),
-        }
-    ).reindex(CLASS_ORDER)
-    makeup.index.name = "class"
-    cols[1].dataframe(makeup, width="stretch")
-    cols[1].dataframe(
-        chosen["event"].value_counts().rename("buildings").to_frame(), width="stretch"
-    )
-    shown = rows[:GALLERY]
-    pre, post = ws.crops("pre"), ws.crops("post")
-    st.image(
-        [pair_image(pre[int(r)], post[int(r)]) for r in shown],
-        caption=[f"{by_row.at[int(r), 'uid']} · {by_row.at[int(r), 'true_class']}" for r in shown],
-        width=200,
-    )
-    more = f" (first {GALLERY} shown)" if len(rows) > GALLERY else ""
-    st.caption(f"Pre | post crops of the selected buildings{more}.")
-    st.download_button(
-        "Selected buildings (CSV)",
-        chosen.reset_index().drop(columns=["damage"]).to_csv(index=False),
-        "selection.csv",
-        "text/csv",
-    )
-
-
-def patch_details(ws: Workspace, table: pd.DataFrame, rows: np.ndarray) -> None:
-    """One patch's image and mask, or the gallery and make-up of a selection of patches."""
-    from stcrl_core.data.patches import load_patches
-
-    _, images, masks = load_patches(ws.path)
-    by_row = table.set_index("row")
-
-    def with_mask(r: int) -> np.ndarray:
-        mask = np.repeat(np.asarray(masks[r])[..., None] * 255, 3, axis=2).astype(np.uint8)
-        return pair_image(np.asarray(images[r]), mask)
-
-    if len(rows) == 1:
-        patch = by_row.loc[int(rows[0])]
-        st.subheader(f"Patch {patch['patch_id']}")
-        cols = st.columns([2, 2])
-        cols[0].image(with_mask(int(rows[0])), caption="image | building mask", width="stretch")
-        cols[1].table(patch.drop(labels=["tile"]).astype(str).rename("value"))
-        return
-    chosen = by_row.loc[rows]
-    st.subheader(f"{len(rows):,} patches selected")
-    cols = st.columns(2)
-    cols[0].dataframe(
-        chosen["location"].value_counts().rename("patches").to_frame(), width="stretch"
-    )
-    cols[1].dataframe(chosen["split"].value_counts().rename("patches").to_frame(), width="stretch")
-    shown = rows[:GALLERY]
-    st.image(
-        [with_mask(int(r)) for r in shown],
-        caption=[
-            f"{by_row.at[int(r), 'patch_id']} · {by_row.at[int(r), 'location']}" for r in shown
-        ],
-        width=200,
-    )
-    more = f" (first {GALLERY} shown)" if len(rows) > GALLERY else ""
-    st.caption(f"Image | building mask of the selected patches{more}.")
-
-
 ws = current_workspace(need_objects=False)  # a workspace may hold only patches
 path = str(ws.path)
 st.title("Embedding explorer")
-runs = embedded_runs(path)
+runs = embedded_runs(ws)
 if not runs:
     st.info(
         "No run has embeddings yet: train one and run "
@@ -231,47 +110,30 @@ view = cols[1].selectbox(
 method = cols[2].selectbox(
     "Projection", METHODS, format_func=str.upper, key="explorer_method", help="UMAP by default"
 )
-patches = view in ("patch", "patchloc")
+patches = view in PATCH_VIEWS
 try:
     if patches:
-        table = load_patch_table(
-            path, run, (stamp(ws.path / "patches" / "patches.parquet"), stamp(ws.path / "experts"))
-        )
+        table = load_patch_table(path, run, (stamp(patch_table_path(ws)), experts_stamp(ws)))
         colour_columns = {**PATCH_COLOURS, **{c: c for c in table if c.startswith("expert (")}}
     else:
-        predictions = list_predictions(path)
         colour_columns = dict(BASE_COLOURS)
-        for name in predictions:
+        for name in list_predictions(ws):
             colour_columns[f"damage (predicted: {name})"] = "predicted_class"
 except (StcrlError, ValueError) as exc:
     st.error(str(exc))
     st.stop()
 colour_by = cols[3].selectbox("Colour by", [*colour_columns, CLUSTER], key="explorer_colour")
-with st.expander("Projection settings"):
-    params = dict(DEFAULT_PARAMS[method])
-    if method == "umap":
-        params["n_neighbors"] = st.slider("UMAP neighbours", 5, 100, 15)
-        params["min_dist"] = st.slider("UMAP min_dist", 0.0, 0.99, 0.1, step=0.05)
-    elif method == "tsne":
-        params["perplexity"] = float(st.slider("t-SNE perplexity", 5, 100, 30))
-    else:
-        st.caption("PCA has no settings.")
-k = st.slider(
-    "k-means clusters (k)",
-    2,
-    12,
-    5,
-    key="explorer_k",
-    help="Clusters are found in the embedding space, not in the 2-D picture.",
-)
+params = projection_settings(method)
+k = st.slider("k-means clusters (k)", 2, 12, 5, key="explorer_k",
+              help="Clusters are found in the embedding space, not the 2-D picture.")  # fmt: skip
 
 if not patches:
     prediction = (
         colour_by.split(": ", 1)[1][:-1] if colour_by.startswith("damage (predicted") else None
     )
     stamps = (
-        stamp(ws.path / "objects" / "buildings.parquet"),
-        stamp(ws.path / "predictions" / f"{prediction}.parquet") if prediction else 0.0,
+        stamp(ws.objects.buildings),
+        stamp(prediction_path(ws, prediction)) if prediction else 0.0,
     )
     try:
         table = load_table(path, prediction, stamps)
@@ -279,7 +141,7 @@ if not patches:
         st.error(str(exc))
         st.stop()
 key = stored_projection_key(run, view, method, **params)
-npy = ws.path / "projections" / f"{key}.npy"
+npy = projection_path(ws, key)
 job_args = {"run": run, "view": view, "method": method, **params}
 
 
@@ -312,20 +174,21 @@ if not npy.exists():
     projection_progress()
     st.stop()
 
-coords, meta = load_projection(path, key, stamp(npy))
-if len(coords) != len(table):
+found = load_projection(path, key, point_count(ws, view), stamp(npy))
+if found is None:  # stored for another row count: re-ingested since
     what = "patches" if patches else "buildings"
     st.error(
-        f"{npy} has {len(coords)} points but the workspace has {len(table)} {what} "
-        f"(re-ingested?); delete it or run `stcrl project --workspace {path} --run {run}`."
+        f"{npy} does not match the workspace's {len(table)} {what} (re-ingested?); delete it "
+        f"or run `stcrl project --workspace {path} --run {run}`."
     )
     st.stop()
+coords, meta = found
 
 
 def clusters_or_stop() -> tuple[np.ndarray, float]:
     """k-means labels and silhouette of the chosen embedding (cached)."""
     try:
-        return load_clusters(path, run, view, k, stamp(ws.runs_dir / run / "embeddings.json"))
+        return load_clusters(path, run, view, k, stamp(run_files(ws, run).embeddings_info))
     except (StcrlError, ValueError) as exc:
         st.error(str(exc))
         st.stop()
@@ -335,14 +198,7 @@ labels, silhouette = clusters_or_stop() if colour_by == CLUSTER else (None, None
 if labels is not None:
     table["cluster"] = labels.astype(str)
 column = "cluster" if colour_by == CLUSTER else colour_columns[colour_by]
-hover = None
-if len(table) <= HOVER_LIMIT:
-    if patches:
-        hover = {"patch": table["patch_id"], "location": table["location"], "split": table["split"]}
-    else:
-        hover = {"building": table["uid"], "class": table["true_class"], "event": table["event"]}
-        if "predicted_class" in table:
-            hover["predicted"] = table["predicted_class"]
+hover = hover_columns(table, patches) if len(table) <= HOVER_LIMIT else None
 figure = scatter_figure(
     coords, table[column], table["row"].to_numpy(), hover=hover, title=colour_by
 )

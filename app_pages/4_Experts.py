@@ -2,60 +2,52 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from app_pages.common import current_workspace, stamp
-from stcrl_core.data.patches import fit_to_patch, has_patches, image_from_bytes, load_patches
-from stcrl_core.engine import load_encoder
+from stcrl_core.data.patches import fit_to_patch, image_from_bytes
 from stcrl_core.errors import StcrlError
 from stcrl_core.explore.projection import project
-from stcrl_core.methods.experts import (
-    experts_dir,
-    list_experts,
-    load_experts,
-    route_and_segment,
-)
-from stcrl_core.methods.triplet import load_patch_embeddings
+from stcrl_core.methods.checkpoints import load_encoder
+from stcrl_core.methods.routing import list_experts, load_experts, route_and_segment
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.embeddings import PATCH_VIEW, load_embeddings
+from stcrl_core.workspace.experts import experts_run_stamp, experts_stamp, read_experts
+from stcrl_core.workspace.patches import has_patches, load_patches, patch_table_path
+from stcrl_core.workspace.rows import check_rows
+from stcrl_core.workspace.runs import run_files
 
 MASK_COLOR = np.array([255, 64, 64], dtype=np.float32)
 
 
 @st.cache_data(show_spinner="Reading the patches…", max_entries=4)
 def patch_table(path: str, version: float) -> pd.DataFrame:
-    return load_patches(path)[0]
+    return load_patches(Workspace.open(path))[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def experts_runs(path: str, version: float) -> pd.DataFrame:
-    return list_experts(path)
+    return list_experts(Workspace.open(path))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def experts_files(path: str, exp_id: str, version: float) -> dict:
-    folder = experts_dir(Workspace(path)) / exp_id
-    return {
-        "config": json.loads((folder / "config.json").read_text()),
-        "metrics": json.loads((folder / "metrics.json").read_text()),
-        "table": pd.read_csv(folder / "table.csv", index_col=0),
-        "assignments": pd.read_parquet(folder / "assignments.parquet"),
-    }
+    return read_experts(Workspace.open(path), exp_id)
 
 
 @st.cache_data(show_spinner="Projecting the embeddings…", max_entries=8)
 def projection(path: str, run: str, method: str, version: float) -> np.ndarray:
-    return project(np.asarray(load_patch_embeddings(path, run)), method, seed=0)
+    return project(np.asarray(load_embeddings(Workspace.open(path), run, PATCH_VIEW)), method)
 
 
 @st.cache_resource(show_spinner="Loading the networks…", max_entries=2)
 def networks(path: str, exp_id: str, version: float) -> tuple:
-    config, router, models, single = load_experts(path, exp_id)
-    encoder, _ = load_encoder(path, config["embedding"])
+    ws = Workspace.open(path)
+    config, router, models, single = load_experts(ws, exp_id)
+    encoder, _ = load_encoder(ws, config["embedding"])
     return encoder, router, models, single
 
 
@@ -91,8 +83,8 @@ if not has_patches(ws):
         f"`stcrl patches --from-objects --workspace {ws.path}`."
     )
     st.stop()
-patches_stamp = stamp(ws.path / "patches" / "patches.parquet")
-runs = experts_runs(path, stamp(experts_dir(ws)))
+patches_stamp = stamp(patch_table_path(ws))
+runs = experts_runs(path, experts_stamp(ws))
 if runs.empty:
     st.info(
         "No experts yet: train a triplet run and experts, e.g. "
@@ -107,9 +99,9 @@ labels = {
     for row in runs.itertuples()
 }
 exp_id = st.selectbox("Experts run", list(labels), format_func=labels.get, key="experts-run")
-folder = experts_dir(ws) / exp_id
+version = experts_run_stamp(ws, exp_id)
 try:
-    files = experts_files(path, exp_id, stamp(folder / "metrics.json"))
+    files = experts_files(path, exp_id, version)
 except (OSError, ValueError, StcrlError) as exc:
     st.error(f"cannot read experts run {exp_id}: {exc}")
     st.stop()
@@ -136,14 +128,14 @@ with st.expander("Each expert on the validation patches routed to it"):
     st.dataframe(per_expert, width="stretch")
 
 table = patch_table(path, patches_stamp)
-if len(assignments) != len(table):
-    st.error(
-        f"experts run {exp_id} was trained on another patch store ({len(assignments)} patches, "
-        f"the workspace now has {len(table)}); re-run `stcrl experts` on the new patches"
-    )
+try:
+    check_rows(f"experts run {exp_id}", len(assignments), len(table), "patches",
+               "re-run `stcrl experts` on the new patches")  # fmt: skip
+except StcrlError as exc:
+    st.error(str(exc))
     st.stop()
 try:
-    embeddings_stamp = stamp(ws.runs_dir / config["embedding"] / "embeddings_patch.npy")
+    embeddings_stamp = stamp(run_files(ws, config["embedding"]).embeddings(PATCH_VIEW))
     st.subheader("Embedding space")
     cols = st.columns([1, 1, 3])
     method = cols[0].radio("Projection", ["pca", "umap"], horizontal=True, key="experts-proj")
@@ -171,8 +163,8 @@ st.caption(
     "circles are training patches (k-means clusters), others validation (nearest centroid)."
 )
 
-encoder, router, models, single = networks(path, exp_id, stamp(folder / "metrics.json"))
-_, images, masks = load_patches(path)
+encoder, router, models, single = networks(path, exp_id, version)
+_, images, masks = load_patches(ws)
 
 st.subheader("One validation patch")
 val = table[table["split"] == "val"]

@@ -12,8 +12,9 @@ import streamlit as st
 
 from stcrl_core.errors import StcrlError
 from stcrl_core.jobs import cancel_job, list_jobs, start_job
+from stcrl_core.methods.registry import method_names
 from stcrl_core.models.unet import UNET_ARCHS
-from stcrl_core.pretrain_defaults import pretrain_defaults
+from stcrl_core.pipeline.pretrain import describe_defaults, resolve_pretrain
 from stcrl_core.workspace import Workspace
 
 
@@ -54,19 +55,18 @@ def jobs_panel(ws: Workspace) -> None:
             cols[0].markdown(label)
 
 
-PRETRAIN_METHODS = ["stcrl", "simclr", "random", "supervised", "triplet", "csp"]
 NO_RUN = "(none)"
 
 
 def start_work_panel(ws: Workspace, runs: pd.DataFrame) -> None:
     """Forms that start pretraining, embedding, predictions, projections and expert
-    networks as jobs. ``runs`` is :func:`runs_frame` of the workspace."""
+    networks as jobs. ``runs`` is :func:`stcrl_core.explore.overview.runs_table`."""
     names = [] if runs.empty else runs["run"].tolist()
     tabs = st.tabs(["Pretrain", "Embed", "Predict damage", "Project", "Experts"])
     with tabs[0], st.form("start-pretrain"):
         cols = st.columns(5)
         name = cols[0].text_input("Run name", value="stcrl-new")
-        method = cols[1].selectbox("Method", PRETRAIN_METHODS)
+        method = cols[1].selectbox("Method", method_names())
         epochs = cols[2].number_input("Epochs", min_value=0, max_value=500, value=5)
         batch = cols[3].number_input(
             "Batch size", min_value=0, max_value=4096, value=0, help="0: the method's default"
@@ -77,9 +77,8 @@ def start_work_panel(ws: Workspace, runs: pd.DataFrame) -> None:
             help="CSP only: train on the frozen features of this run",
         )
         st.caption(
-            "Defaults follow each paper: ST-CRL/SimCLR/supervised SGD lr 0.01, batch 256; "
-            "triplet (needs patches: `stcrl ingest-inria`) ResNet-34, Adam 1e-4, batch 32; "
-            "CSP Adam 1e-3."
+            f"Defaults follow each paper ({describe_defaults()}); triplet needs patches "
+            "(`stcrl ingest-inria`)."
         )
         if st.form_submit_button("Start pretraining"):
             args = {"method": method, "run": name, "epochs": int(epochs)}
@@ -88,8 +87,8 @@ def start_work_panel(ws: Workspace, runs: pd.DataFrame) -> None:
             if image_run != NO_RUN:
                 args["image_run"] = image_run
             try:  # refuse settings the job would fail on (e.g. an image run without csp)
-                pretrain_defaults(method, ws.path, args.get("image_run"))
-            except StcrlError as exc:
+                resolve_pretrain(ws, args)
+            except (StcrlError, ValueError) as exc:
                 st.error(str(exc))
             else:
                 _start(ws, "pretrain", args)
@@ -165,23 +164,3 @@ def _start(ws: Workspace, kind: str, args: dict) -> None:
         return
     st.session_state.setdefault("my_jobs", []).append(job_id)
     st.toast(f"Started {kind} job {job_id}")
-
-
-def runs_frame(manifest: dict, ws: Workspace) -> pd.DataFrame:
-    """The runs of a workspace with their key metrics and what they have produced."""
-    rows = []
-    for run in manifest.get("runs", []):
-        folder = ws.runs_dir / run["name"]
-        rows.append(
-            {
-                "run": run["name"],
-                "method": run.get("method"),
-                "arch": run.get("arch"),
-                "epochs": run.get("epochs"),
-                "final loss": run.get("final_loss"),
-                "device": run.get("device"),
-                "embeddings": (folder / "embeddings.json").exists(),
-                "updated": run.get("updated"),
-            }
-        )
-    return pd.DataFrame(rows)

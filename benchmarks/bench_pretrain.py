@@ -2,7 +2,7 @@
 
 Measures pairs (buildings) per second of one ST-CRL training step done two ways:
 
-* **full step**, the engine's way (:func:`stcrl_core.engine.pretrain`): a
+* **full step**, the engine's way (:func:`stcrl_core.engine.train`): a
   :class:`~stcrl_core.data.datasets.BuildingCrops` over the workspace's
   memory-mapped crops, :func:`~stcrl_core.data.datasets.batch_loader` over the
   shuffled index batches of the training rows, then copy to the device,
@@ -53,7 +53,10 @@ from stcrl_core.data.augment import AugmentConfig, augment
 from stcrl_core.data.datasets import BuildingCrops, batch_loader
 from stcrl_core.data.objects import IngestConfig, build_objects
 from stcrl_core.data.synthetic import generate_xbd
-from stcrl_core.engine import PretrainConfig, epoch_generator, get_task, resolve_device
+from stcrl_core.devices import resolve_device
+from stcrl_core.engine import epoch_generator
+from stcrl_core.methods.config import PretrainConfig
+from stcrl_core.methods.registry import get_method
 from stcrl_core.methods.stcrl import stcrl_loss
 from stcrl_core.workspace import Workspace
 
@@ -73,12 +76,12 @@ def ensure_workspace(out: Path) -> Path:
 
 
 class Trainer:
-    """Model, optimiser and scheduler set up as :func:`stcrl_core.engine.pretrain` does."""
+    """Model, optimiser and scheduler set up as :func:`stcrl_core.engine.train` does."""
 
     def __init__(self, config: PretrainConfig, device: torch.device, total_steps: int) -> None:
         self.config, self.device = config, device
         self.cuda = device.type == "cuda"
-        self.task = get_task(config.method)
+        self.task = get_method(config.method).task()
         torch.manual_seed(config.seed)
         self.model = self.task.build_model(config).to(device)
         if self.cuda:
@@ -166,7 +169,7 @@ def main() -> None:
     )  # fmt: skip
     ws = Workspace.open(ws_path)
     dataset = BuildingCrops(ws, ("pre", "post"))
-    rows = get_task("stcrl").training_rows(ws.buildings(), config)
+    rows = get_method("stcrl").task().training_rows(ws.buildings(), config)
     if len(rows) < args.batch_size:
         raise SystemExit(f"only {len(rows)} training rows for a batch of {args.batch_size}")
     steps_total = args.warmup + args.steps * args.repeats

@@ -2,7 +2,7 @@
 
 Times the whole label-budget curve of the frozen-feature probes of
 ``stcrl_core.eval.probes``: budgets 100, 200, 500, 1000 and 2000 labels, 10
-trials each, drawn with :func:`stcrl_core.eval.budget.draw_trials` from a
+trials each, drawn with :func:`stcrl_core.data.budget.draw_trials` from a
 labelled pool, every trial scored on the same evaluation set. For each probe
 the library fits all trials of a budget at once (one batched fit, then one
 batched predict); the baseline is scikit-learn fitted once per trial on the
@@ -66,8 +66,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
-from stcrl_core.engine import resolve_device
-from stcrl_core.eval.budget import draw_trials
+from stcrl_core.data.budget import draw_trials
+from stcrl_core.devices import resolve_device
 from stcrl_core.eval.metrics import batched_overall_f1
 from stcrl_core.eval.probes import PROBES
 

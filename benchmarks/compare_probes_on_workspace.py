@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_probes import fit_ours, fit_sklearn
 
-from stcrl_core.eval.budget import draw_trials, training_and_eval_rows
+from stcrl_core.data.budget import draw_trials, training_and_eval_rows
 from stcrl_core.eval.features import run_features
 from stcrl_core.eval.metrics import batched_overall_f1
 from stcrl_core.workspace import Workspace

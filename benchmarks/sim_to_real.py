@@ -55,9 +55,9 @@ from sim_to_real_stats import (
 )
 
 import stcrl_core
-from stcrl_core.atomic import atomic_path, atomic_write_json, atomic_write_text
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.atomic import atomic_path, atomic_write_json, atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REAL = REPO.parent / "shared" / "data" / "xbd-real"
@@ -177,25 +177,30 @@ def scene_density(ws: Workspace) -> list[float]:
 
 def train_runs(ws: Path, args: argparse.Namespace, seed: int) -> tuple[str, str, float]:
     """The untrained encoder and a short ST-CRL run, embedded; returns names and seconds."""
-    from stcrl_core.embeddings import embed_run
-    from stcrl_core.engine import PretrainConfig, pretrain
+    from stcrl_core.pipeline.embed import embed
+    from stcrl_core.pipeline.pretrain import pretrain, resolve_pretrain
 
     untrained, stcrl = f"untrained-s{seed}", f"stcrl-e{args.epochs}-s{seed}"
     runs = {r["name"] for r in Workspace.open(ws).read_manifest().get("runs", [])}
     seconds = float("nan")
     if untrained not in runs:
-        pretrain(PretrainConfig(method="random", run=untrained, seed=seed), ws)
+        pretrain(resolve_pretrain(ws, {"method": "random", "run": untrained, "seed": seed}), ws)
     if stcrl not in runs:
         start = time.perf_counter()
-        config = PretrainConfig(
-            method="stcrl", run=stcrl, epochs=args.epochs, batch_size=args.batch_size,
-            lr=args.lr, seed=seed, device="cpu",
-        )  # fmt: skip
-        pretrain(config, ws)
+        settings = {
+            "method": "stcrl",
+            "run": stcrl,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "seed": seed,
+            "device": "cpu",
+        }
+        pretrain(resolve_pretrain(ws, settings), ws)  # fmt: skip
         seconds = time.perf_counter() - start
     for run in (untrained, stcrl):
         if not (ws / "runs" / run / "embeddings.json").exists():
-            embed_run(ws, run, device="cpu")
+            embed(ws, run, device="cpu")
     return untrained, stcrl, seconds
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stcrl_core.atomic import atomic_write_text
+from stcrl_core.workspace.atomic import atomic_write_text
 
 
 def replace_section(path: str | Path, name: str, command: str, body: str) -> None:

@@ -1,35 +1,30 @@
-"""The training engine shared by every pretraining method.
+"""The training engine: the loop every pretraining method shares.
 
 It handles the device (``auto`` = CUDA when available), bf16 autocast,
 channels_last, pinned memory and non-blocking copies on CUDA,
 DistributedDataParallel under ``torchrun``, a checkpoint every epoch (atomic,
 state dicts only, loaded with ``weights_only=True``), exact ``--resume``
 (model, optimiser, scheduler, RNG, epoch), ``metrics.jsonl`` and progress
-reports. What is trained is a :class:`Task` (see ``stcrl_core.methods``); a task
-trains on the building crops by default, or on its own data (``load_data``, e.g.
-the segmentation patches of the triplet task) with its own optimiser
-(``build_optimizer``, ``lr_factor``) when it defines them; ``prepare`` runs
-before anything else (e.g. the CSP task loading frozen features and
-choosing buildings or patches, filling the settings derived from its image run).
+reports. What is trained is a :class:`Task`, handed in by the caller (the
+pipeline looks it up in the method registry); the engine imports no method. A
+task trains on the building crops by default, or on its own data
+(``load_data``, e.g. the segmentation patches of the triplet task) with its own
+optimiser (``build_optimizer``, ``lr_factor``) when it defines them;
+``prepare`` runs before anything else (e.g. the CSP task loading frozen
+features and choosing buildings or patches, filling the settings derived from
+its image run).
 
 Reproducibility: the model is initialised from ``seed``; each epoch draws its
 batches and augmentations from a generator seeded by ``(seed, epoch, rank)``,
 so a run resumed from epoch k repeats exactly what an uninterrupted run does.
-
-A run's settings are a :class:`PretrainConfig` (``stcrl_core.pretrain_config``);
-the device and the ``torchrun`` layout come from ``stcrl_core.devices``. Both,
-and :class:`RunError` (``stcrl_core.errors``), are re-exported here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
-import json
 import math
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -37,35 +32,37 @@ import pandas as pd
 import torch
 from torch import nn
 
-from stcrl_core.atomic import atomic_path, atomic_write_json, atomic_write_text
 from stcrl_core.data.datasets import BuildingCrops, batch_loader
-from stcrl_core.devices import DistInfo, dist_info_from_env, resolve_device
+from stcrl_core.devices import DistInfo, resolve_device
 from stcrl_core.errors import RunError
-from stcrl_core.pretrain_config import CSP_SUBJECTS, METHODS, PretrainConfig
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
-
-__all__ = [
-    "CSP_SUBJECTS",
-    "METHODS",
-    "RESUMABLE_CHANGES",
-    "DistInfo",
-    "PretrainConfig",
-    "RunError",
-    "Task",
-    "cosine_factor",
-    "dist_info_from_env",
-    "epoch_generator",
-    "get_task",
-    "load_encoder",
-    "pretrain",
-    "read_run_config",
-    "resolve_device",
-    "run_dir",
-]
+from stcrl_core.workspace.runs import (
+    read_run_config_dict,
+    run_files,
+    save_checkpoint,
+    write_metrics,
+    write_run_config,
+)
 
 # Settings that may change when a run is resumed; any other difference is refused.
 RESUMABLE_CHANGES = ("epochs", "device", "workers")
+
+
+class TrainingConfig(Protocol):
+    """What the engine reads of a run's settings (``PretrainConfig`` is one)."""
+
+    method: str
+    run: str
+    arch: str
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    seed: int
+    device: str
+    workers: int
 
 
 class Task(Protocol):
@@ -76,23 +73,24 @@ class Task(Protocol):
     steps index by ``batch["row"]``, or to choose ``views``; a task with no
     views reads no crops, or to fill settings derived from other runs, which
     are then saved in ``config.json``), ``load_data(workspace) -> (table,
-    dataset)`` replaces the building crops, and ``build_optimizer(model,
-    config)`` replaces the default SGD.
+    dataset)`` replaces the building crops, ``build_optimizer(model,
+    config)`` replaces the default SGD and ``lr_factor(step, total)`` the
+    cosine schedule.
     """
 
     views: tuple[str, ...]
 
-    def build_model(self, config: PretrainConfig) -> nn.Module:
+    def build_model(self, config: Any) -> nn.Module:
         """The model; it must expose ``.encoder`` (images -> features)."""
 
-    def training_rows(self, table: pd.DataFrame, config: PretrainConfig) -> np.ndarray:
+    def training_rows(self, table: pd.DataFrame, config: Any) -> np.ndarray:
         """Rows of the building table to train on."""
 
     def epoch_batches(
         self,
         rows: np.ndarray,
         damage: np.ndarray,
-        config: PretrainConfig,
+        config: Any,
         generator: torch.Generator,
     ) -> list[np.ndarray]:
         """The global batches of one epoch (arrays of rows)."""
@@ -101,31 +99,10 @@ class Task(Protocol):
         self,
         model: nn.Module,
         batch: dict[str, torch.Tensor],
-        config: PretrainConfig,
+        config: Any,
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Loss of one (local) batch and statistics to log."""
-
-
-def get_task(method: str) -> Task:
-    """The task object of a method name."""
-    if method in ("stcrl", "simclr", "random"):
-        from stcrl_core.methods.stcrl import ContrastiveTask
-
-        return ContrastiveTask(variant="simclr" if method == "simclr" else "stcrl")
-    if method == "supervised":
-        from stcrl_core.methods.supervised import SupervisedTask
-
-        return SupervisedTask()
-    if method == "csp":
-        from stcrl_core.methods.csp import CSPTask
-
-        return CSPTask()
-    if method == "triplet":
-        from stcrl_core.methods.triplet import TripletTask
-
-        return TripletTask()
-    raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
 def cosine_factor(step: int, total_steps: int) -> float:
@@ -134,6 +111,7 @@ def cosine_factor(step: int, total_steps: int) -> float:
 
 
 def epoch_generator(seed: int, epoch: int, rank: int = 0) -> torch.Generator:
+    """The generator of one epoch's draws (batches, augmentations) on one process."""
     return torch.Generator().manual_seed(
         int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
     )
@@ -143,41 +121,7 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def _write_metrics(path: Path, lines: list[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(line) + "\n" for line in lines))
-
-
-def run_dir(workspace: Workspace, run: str) -> Path:
-    """Folder of a run."""
-    return workspace.runs_dir / run
-
-
-def read_run_config(workspace: Workspace, run: str) -> PretrainConfig:
-    """The config of an existing run.
-
-    Raises:
-        RunError: If the run does not exist.
-    """
-    path = run_dir(workspace, run) / "config.json"
-    if not path.exists():
-        known = (
-            sorted(p.name for p in workspace.runs_dir.glob("*/config.json"))
-            if workspace.runs_dir.exists()
-            else []
-        )
-        raise RunError(
-            f"no run {run!r} in {workspace.path} (runs: {', '.join(p for p in known) or 'none'}); "
-            f"train one with `stcrl pretrain --workspace {workspace.path} --run {run}`"
-        )
-    return PretrainConfig.from_dict(json.loads(path.read_text()))
-
-
-def _check_resume(old: PretrainConfig, new: PretrainConfig) -> None:
+def _check_resume(old: TrainingConfig, new: TrainingConfig) -> None:
     diffs = [
         f"{k}: {getattr(old, k)!r} -> {getattr(new, k)!r}"
         for k in asdict(new)
@@ -190,25 +134,20 @@ def _check_resume(old: PretrainConfig, new: PretrainConfig) -> None:
         )
 
 
-def _register_run(workspace: Workspace, config: PretrainConfig, summary: dict[str, Any]) -> None:
-    manifest = workspace.read_manifest()
-    runs = [r for r in manifest.get("runs", []) if r.get("name") != config.run]
-    runs.append({"name": config.run, "method": config.method, "arch": config.arch, **summary})
-    workspace.update_manifest(runs=runs)
-
-
-def pretrain(
-    config: PretrainConfig,
-    workspace: str | Path,
+def train(
+    task: Task,
+    config: TrainingConfig,
+    workspace: Workspace,
     resume: bool = False,
     progress: ProgressCallback = no_progress,
     dist: DistInfo = DistInfo(),
 ) -> dict[str, Any]:
-    """Train (or resume) a run and write it to ``WS/runs/<run>/``.
+    """Train (or resume) a run of ``task`` and write it to ``WS/runs/<run>/``.
 
     Args:
-        config: The run's settings.
-        workspace: A workspace holding building objects.
+        task: What to train (the method's task).
+        config: The run's settings (a dataclass with ``from_dict``, saved as ``config.json``).
+        workspace: A workspace holding the task's data.
         resume: Continue the run from its last checkpoint.
         progress: ``progress(done, total, message)`` callback (steps).
         dist: This process's place in a ``torchrun`` job.
@@ -220,23 +159,21 @@ def pretrain(
         RunError: If the run exists and ``resume`` is false, or settings differ
             on resume.
     """
-    ws = Workspace.open(workspace)
-    task = get_task(config.method)
+    ws = workspace
     if hasattr(task, "prepare"):  # before the data: it may choose them (CSP on patches)
         task.prepare(ws, config)
     if hasattr(task, "load_data"):  # a task with its own data (e.g. segmentation patches)
         table, dataset = task.load_data(ws)
     else:
         table, dataset = ws.buildings(), BuildingCrops(ws, task.views)
-    out = run_dir(ws, config.run)
-    ckpt_path, metrics_path = out / "checkpoint.pt", out / "metrics.jsonl"
-    if ckpt_path.exists() and not resume:
+    files = run_files(ws, config.run)
+    if files.checkpoint.exists() and not resume:
         raise RunError(
             f"run {config.run!r} already exists in {ws.path}; pass --resume to continue it "
             "or choose another --run"
         )
-    if resume and (out / "config.json").exists():
-        _check_resume(read_run_config(ws, config.run), config)
+    if resume and files.config.exists():
+        _check_resume(type(config).from_dict(read_run_config_dict(ws, config.run)), config)
     device = resolve_device(config.device, dist)
     cuda = device.type == "cuda"
     if dist.world > 1 and not torch.distributed.is_initialized():
@@ -269,8 +206,8 @@ def pretrain(
         )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: factor(s, total_steps))
     start_epoch = 0
-    if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+    if resume and files.checkpoint.exists():
+        state = torch.load(files.checkpoint, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -280,12 +217,11 @@ def pretrain(
     else:
         metrics = []
     if dist.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "config.json", asdict(config))
-        _write_metrics(metrics_path, metrics)
-        if config.epochs == 0 or not ckpt_path.exists():
+        write_run_config(ws, config.run, asdict(config))
+        write_metrics(ws, config.run, metrics)
+        if config.epochs == 0 or not files.checkpoint.exists():
             state = _checkpoint_state(model, optimizer, scheduler, start_epoch, metrics)
-            _save_checkpoint(ckpt_path, state)
+            save_checkpoint(files.checkpoint, state)
     if dist.world > 1:
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if cuda else None
@@ -329,8 +265,8 @@ def pretrain(
         if dist.is_main:
             metrics.append(line)
             state = _checkpoint_state(model, optimizer, scheduler, epoch + 1, metrics)
-            _save_checkpoint(ckpt_path, state)
-            _write_metrics(metrics_path, metrics)
+            save_checkpoint(files.checkpoint, state)
+            write_metrics(ws, config.run, metrics)
     summary = {
         "epochs": config.epochs,
         "final_loss": metrics[-1]["loss"] if metrics else None,
@@ -339,7 +275,8 @@ def pretrain(
         "updated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     if dist.is_main:
-        _register_run(ws, config, summary)
+        ws.register_run({"name": config.run, "method": config.method, "arch": config.arch,
+                         **summary})  # fmt: skip
     return summary
 
 
@@ -358,28 +295,3 @@ def _checkpoint_state(
         "epoch": epoch,
         "rng_torch": torch.get_rng_state(),
     }
-
-
-def load_encoder(
-    workspace: str | Path, run: str, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, PretrainConfig]:
-    """The trained encoder of a run (in eval mode) and the run's config.
-
-    Raises:
-        RunError: If the run or its checkpoint is missing.
-    """
-    ws = Workspace.open(workspace)
-    config = read_run_config(ws, run)
-    ckpt = run_dir(ws, run) / "checkpoint.pt"
-    if not ckpt.exists():
-        raise RunError(f"run {run!r} has no checkpoint yet ({ckpt}); train it first")
-    model = get_task(config.method).build_model(dataclasses.replace(config, weights=None))
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"])
-    if model.encoder is None:
-        raise RunError(
-            f"run {run!r} trained on the frozen features of run {config.image_run!r} and has "
-            f"no image encoder of its own; use run {config.image_run!r} for its encoder"
-        )
-    encoder = model.encoder.to(device).eval()
-    return encoder, config

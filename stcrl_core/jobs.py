@@ -9,7 +9,10 @@ switches and closed tabs. The worker reports progress into the record
 (atomically, a few times a second at most); every session reads the same
 records, so all see every job, and starting a job that is already queued or
 running with the same settings returns the running one. :func:`cancel_job`
-stops a job's process group. Worker code never calls ``st.*``.
+stops a job's process group. Each kind runs the pipeline step of the same name
+(:mod:`stcrl_core.pipeline`), so a job does exactly what the command does.
+Every read-modify-write of the registry holds its lock
+(:func:`stcrl_core.workspace.jobs.registry_lock`). Worker code never calls ``st.*``.
 """
 
 from __future__ import annotations
@@ -25,14 +28,28 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from stcrl_core.atomic import atomic_write_json
 from stcrl_core.errors import StcrlError
+from stcrl_core.progress import ProgressCallback
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.jobs import (
+    job_ids,
+    job_log_path,
+    read_job_pid,
+    read_job_record,
+    registry_lock,
+    write_job_pid,
+    write_job_record,
+)
 
 ACTIVE = ("queued", "running")
+# Each kind runs the pipeline step of the same name (``stcrl_core.pipeline``).
+KINDS = ("pretrain", "embed", "project", "budget", "predict", "experts")
+
+Step = Callable[[Workspace, Mapping[str, Any], ProgressCallback], dict[str, Any]]
 
 
 class JobError(StcrlError):
@@ -43,61 +60,18 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def _run_pretrain(ws: str, args: dict, progress) -> dict:
-    from stcrl_core.engine import PretrainConfig, pretrain
-    from stcrl_core.pretrain_defaults import pretrain_defaults
+def _step(kind: str) -> Step:
+    """The pipeline step a job kind runs (imported in the worker only)."""
+    from stcrl_core.pipeline import embed, pretrain, steps
 
-    resume = bool(args.pop("resume", False))
-    args = pretrain_defaults(args["method"], ws, args.get("image_run")) | args
-    return pretrain(PretrainConfig(**args), ws, resume=resume, progress=progress)
-
-
-def _run_experts(ws: str, args: dict, progress) -> dict:
-    from stcrl_core.methods.experts import ExpertsConfig, run_experts
-
-    return run_experts(ExpertsConfig(**args), ws, progress)
-
-
-def _run_embed(ws: str, args: dict, progress) -> dict:
-    from stcrl_core.embeddings import embed_run
-
-    return embed_run(ws, progress=progress, **args)
-
-
-def _run_project(ws: str, args: dict, progress) -> dict:
-    from stcrl_core.explore.projection import compute_projection
-
-    _, meta = compute_projection(ws, progress=progress, **args)
-    return meta
-
-
-def _run_budget(ws: str, args: dict, progress) -> dict:
-    from stcrl_core.eval.experiment import BudgetConfig, run_budget_experiment
-
-    return run_budget_experiment(BudgetConfig(**args), ws, progress)
-
-
-def _run_predict(ws: str, args: dict, progress) -> dict:
-    from stcrl_core.eval.predict import predict_damage
-
-    progress(0, 1, "training the probe")
-    meta = predict_damage(ws, **args)
-    progress(1, 1, "done")
-    return meta
-
-
-KINDS = {
-    "pretrain": _run_pretrain,
-    "embed": _run_embed,
-    "project": _run_project,
-    "budget": _run_budget,
-    "predict": _run_predict,
-    "experts": _run_experts,
-}
-
-
-def _jobs_dir(workspace: str | Path) -> Path:
-    return Workspace.open(workspace).path / "jobs"
+    return {
+        "pretrain": pretrain.run_pretrain,
+        "embed": embed.run_embed,
+        "project": steps.run_project,
+        "budget": steps.run_budget,
+        "predict": steps.run_predict,
+        "experts": steps.run_experts,
+    }[kind]
 
 
 def job_key(kind: str, args: dict[str, Any]) -> str:
@@ -123,39 +97,46 @@ def _alive(pid: int | None) -> bool:
         return True
 
 
-def read_job(workspace: str | Path, job_id: str) -> dict[str, Any]:
+def _checked(ws: Workspace, record: dict[str, Any]) -> dict[str, Any]:
+    """``record``, marked failed (under the registry lock) if its worker died unannounced."""
+    pid = read_job_pid(ws, record)
+    if record["status"] not in ACTIVE or not pid or _alive(pid):
+        return record
+    with registry_lock(ws):
+        record = read_job_record(ws, record["id"]) or record
+        if record["status"] in ACTIVE:
+            record.update(
+                status="failed", error="the worker process ended unexpectedly", finished=_now()
+            )
+            write_job_record(ws, record)
+    return record
+
+
+def read_job(workspace: Workspace | str | Path, job_id: str) -> dict[str, Any]:
     """A job's record; a job whose worker died unannounced is marked failed.
 
     Raises:
         JobError: If there is no such job.
     """
-    path = _jobs_dir(workspace) / f"{job_id}.json"
-    if not path.exists():
-        raise JobError(f"no job {job_id!r} in {Path(workspace)}")
-    record = json.loads(path.read_text())
-    pid = _pid(path.parent, record)
-    if record["status"] in ACTIVE and pid and not _alive(pid):
-        record.update(
-            status="failed", error="the worker process ended unexpectedly", finished=_now()
-        )
-        atomic_write_json(path, record)
-    return record
+    ws = Workspace.of(workspace)
+    record = read_job_record(ws, job_id)
+    if record is None:
+        raise JobError(f"no job {job_id!r} in {ws.path}")
+    return _checked(ws, record)
 
 
-def list_jobs(workspace: str | Path) -> list[dict[str, Any]]:
+def list_jobs(workspace: Workspace | str | Path) -> list[dict[str, Any]]:
     """Every job of the workspace, newest first."""
-    folder = _jobs_dir(workspace)
-    if not folder.exists():
-        return []
-    names = [p.name[: -len(".json")] for p in folder.glob("*.json")]
-    jobs = [
-        read_job(workspace, n) for n in names if not n.endswith(".pid") and not n.startswith(".")
-    ]
+    ws = Workspace.of(workspace)
+    jobs = [read_job(ws, n) for n in job_ids(ws)]
     return sorted(jobs, key=lambda j: j["created"], reverse=True)
 
 
-def start_job(workspace: str | Path, kind: str, args: dict[str, Any]) -> str:
+def start_job(workspace: Workspace | str | Path, kind: str, args: dict[str, Any]) -> str:
     """Start ``kind`` with ``args`` in a worker process, or join the same running job.
+
+    The check for a running job and the creation of a new one hold the job
+    registry's lock, so two sessions starting the same job at once start it once.
 
     Returns:
         The job id.
@@ -165,44 +146,38 @@ def start_job(workspace: str | Path, kind: str, args: dict[str, Any]) -> str:
     """
     if kind not in KINDS:
         raise JobError(f"unknown job kind {kind!r}; choose from {', '.join(KINDS)}")
-    ws = Workspace.open(workspace)
+    ws = Workspace.of(workspace)
     key = job_key(kind, args)
-    for job in list_jobs(ws.path):
-        if job["key"] == key and job["status"] in ACTIVE:
-            return job["id"]
-    job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{uuid.uuid4().hex[:6]}"
-    folder = ws.path / "jobs"
-    folder.mkdir(exist_ok=True)
-    record = {
-        "id": job_id, "kind": kind, "args": args, "key": key, "status": "queued",
-        "created": _now(), "progress": {"done": 0, "total": 0, "message": "starting"},
-        "pid": None, "error": None, "result": None,
-    }  # fmt: skip
-    atomic_write_json(folder / f"{job_id}.json", record)
-    log = open(folder / f"{job_id}.log", "w")  # noqa: SIM115 - the worker inherits it
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stcrl_core.jobs", "run", str(ws.path), job_id],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    log.close()
-    # the worker owns the record; its pid goes beside it so a dead start is noticed
-    atomic_write_json(folder / f"{job_id}.pid.json", {"pid": proc.pid})
+    with registry_lock(ws):
+        for job in list_jobs(ws):
+            if job["key"] == key and job["status"] in ACTIVE:
+                return job["id"]
+        job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{uuid.uuid4().hex[:6]}"
+        record = {
+            "id": job_id, "kind": kind, "args": args, "key": key, "status": "queued",
+            "created": _now(), "progress": {"done": 0, "total": 0, "message": "starting"},
+            "pid": None, "error": None, "result": None,
+        }  # fmt: skip
+        write_job_record(ws, record)
+        log = open(job_log_path(ws, job_id), "w")  # noqa: SIM115 - the worker inherits it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "stcrl_core.jobs", "run", str(ws.path), job_id],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        # the worker owns the record; its pid goes beside it so a dead start is noticed
+        write_job_pid(ws, job_id, proc.pid)
     return job_id
 
 
-def _pid(folder: Path, record: dict[str, Any]) -> int | None:
-    if record.get("pid"):
-        return int(record["pid"])
-    side = folder / f"{record['id']}.pid.json"
-    return int(json.loads(side.read_text())["pid"]) if side.exists() else None
-
-
-def cancel_job(workspace: str | Path, job_id: str) -> dict[str, Any]:
+def cancel_job(workspace: Workspace | str | Path, job_id: str) -> dict[str, Any]:
     """Stop a queued or running job (its whole process group) and mark it cancelled."""
-    record = read_job(workspace, job_id)
+    ws = Workspace.of(workspace)
+    record = read_job(ws, job_id)
     if record["status"] not in ACTIVE:
         return record
-    pid = _pid(_jobs_dir(workspace), record)
+    pid = read_job_pid(ws, record)
     if pid:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
@@ -210,20 +185,27 @@ def cancel_job(workspace: str | Path, job_id: str) -> dict[str, Any]:
             if not _alive(pid):
                 break
             time.sleep(0.1)
-    record = json.loads((_jobs_dir(workspace) / f"{job_id}.json").read_text())
-    if record["status"] in ACTIVE:
-        record.update(status="cancelled", finished=_now())
-        atomic_write_json(_jobs_dir(workspace) / f"{job_id}.json", record)
+    with registry_lock(ws):
+        record = read_job_record(ws, job_id) or record
+        if record["status"] in ACTIVE:
+            record.update(status="cancelled", finished=_now())
+            write_job_record(ws, record)
     return record
 
 
 def run_worker(workspace: str, job_id: str) -> int:
     """Body of the worker process: run the job and keep its record up to date."""
-    path = Path(workspace) / "jobs" / f"{job_id}.json"
-    record = json.loads(path.read_text())
-    record.update(status="running", pid=os.getpid(), started=_now())
-    atomic_write_json(path, record)
+    ws = Workspace.open(workspace)
+    with registry_lock(ws):
+        record = read_job_record(ws, job_id)
+        if record is None or record["status"] not in ACTIVE:  # cancelled before it started
+            return 0
+        record.update(status="running", pid=os.getpid(), started=_now())
+        write_job_record(ws, record)
     last = [0.0]
+
+    def save() -> None:  # the worker owns its record; others only mark a dead one
+        write_job_record(ws, record)
 
     def progress(done: int, total: int, message: str) -> None:
         now = time.monotonic()
@@ -232,29 +214,29 @@ def run_worker(workspace: str, job_id: str) -> int:
             return
         last[0] = now
         record["progress"] = {"done": int(done), "total": int(total), "message": str(message)}
-        atomic_write_json(path, record)
+        save()
 
     def on_term(signum: int, frame: object) -> None:
         record.update(status="cancelled", finished=_now())
-        atomic_write_json(path, record)
+        save()
         os._exit(143)
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        result = KINDS[record["kind"]](workspace, dict(record["args"]), progress)
+        result = _step(record["kind"])(ws, dict(record["args"]), progress)
     except Exception as exc:  # reported in the record, one line for the app
         traceback.print_exc()
         record.update(
             status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0], finished=_now()
         )
-        atomic_write_json(path, record)
+        save()
         return 1
     record.update(
         status="done", finished=_now(), result=json.loads(json.dumps(result, default=str))
     )
     record["progress"]["done"] = record["progress"].get("total") or 1
     record["progress"]["total"] = record["progress"]["done"]
-    atomic_write_json(path, record)
+    save()
     return 0
 
 

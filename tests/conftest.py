@@ -51,9 +51,10 @@ def experts_ws(patch_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     a k = 2 experts run (resnet18 U-Nets, 2 epochs) (read-only for tests)."""
     import shutil
 
-    from stcrl_core.embeddings import embed_run
-    from stcrl_core.engine import PretrainConfig, pretrain
+    from stcrl_core.methods.config import PretrainConfig
     from stcrl_core.methods.experts import ExpertsConfig, run_experts
+    from stcrl_core.pipeline.embed import embed
+    from stcrl_core.pipeline.pretrain import pretrain
 
     ws = tmp_path_factory.mktemp("experts") / "workspace"
     shutil.copytree(patch_ws, ws)
@@ -62,6 +63,6 @@ def experts_ws(patch_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
                        lr=1e-3, embedding_dim=32, seed=1),
         ws,
     )  # fmt: skip
-    embed_run(ws, "trip")
+    embed(ws, "trip")
     run_experts(ExpertsConfig(embedding="trip", k=2, **EXPERTS_TINY), ws)
     return ws

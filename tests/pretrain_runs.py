@@ -25,19 +25,19 @@ def interrupted_after_epoch(monkeypatch: pytest.MonkeyPatch, epoch: int = 1) -> 
     The block must raise that KeyboardInterrupt (the test fails otherwise); the checkpoint
     writer is restored on leaving it.
     """
-    original = engine._save_checkpoint
+    original = engine.save_checkpoint
 
     def save_then_stop(path: Path, state: dict) -> None:
         original(path, state)
         if state["epoch"] == epoch:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(engine, "_save_checkpoint", save_then_stop)
+    monkeypatch.setattr(engine, "save_checkpoint", save_then_stop)
     try:
         with pytest.raises(KeyboardInterrupt):
             yield
     finally:
-        monkeypatch.setattr(engine, "_save_checkpoint", original)
+        monkeypatch.setattr(engine, "save_checkpoint", original)
 
 
 def assert_same_run(a: Path, b: Path) -> None:

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stcrl_core.errors import StcrlError
-from stcrl_core.eval.budget import (
+from stcrl_core.data.budget import (
     EVAL_SPLITS,
     TRAIN_SPLITS,
     BudgetError,
     draw_trials,
     training_and_eval_rows,
 )
+from stcrl_core.errors import StcrlError
 
 FAST = settings(max_examples=50, deadline=None)
 seeds = st.integers(0, 2**32 - 1)

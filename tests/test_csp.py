@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from stcrl_core.embeddings import available_views, embed_run, load_embeddings
-from stcrl_core.engine import PretrainConfig, RunError, load_encoder, pretrain
+from stcrl_core.errors import RunError
 from stcrl_core.eval.experiment import BudgetConfig, run_budget_experiment
 from stcrl_core.eval.location_prior import combine_probabilities, parse_run_spec
 from stcrl_core.explore.projection import compute_projection
@@ -23,6 +22,12 @@ from stcrl_core.maps.location_layer import (
     runs_with_location_grid,
     write_location_grid,
 )
+from stcrl_core.methods.checkpoints import load_encoder
+from stcrl_core.methods.config import PretrainConfig
+from stcrl_core.pipeline.embed import embed
+from stcrl_core.pipeline.pretrain import pretrain
+from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.embeddings import available_views, load_embeddings
 from tests.fixture_workspaces import copy_with_run
 from tests.job_waiting import wait_for_jobs
 from tests.pretrain_runs import assert_same_run, interrupted_after_epoch, run_metrics
@@ -37,7 +42,7 @@ def ws(ingested: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture workspace with run ``rand`` and a CSP run ``csp`` on its frozen features."""
     target = copy_with_run(ingested, tmp_path_factory.mktemp("csp") / "ws")
     pretrain(PretrainConfig(run="csp", image_run="rand", epochs=4, **CSP), target)
-    embed_run(target, "csp")
+    embed(target, "csp")
     write_location_grid(target, "csp")
     return target
 
@@ -51,17 +56,20 @@ def test_csp_run_on_frozen_features(ws: Path) -> None:
     assert config["method"] == "csp" and config["image_run"] == "rand"
     manifest = json.loads((ws / "workspace.json").read_text())
     assert any(r["name"] == "csp" and r["method"] == "csp" for r in manifest["runs"])
-    assert available_views(ws, "csp") == ["pre", "post", "loc"]
-    assert available_views(ws, "rand") == ["pre", "post"]
-    loc = load_embeddings(ws, "csp", "loc")
-    n = len(load_embeddings(ws, "rand", "post"))
+    assert available_views(Workspace.open(ws), "csp") == ["pre", "post", "loc"]
+    assert available_views(Workspace.open(ws), "rand") == ["pre", "post"]
+    loc = load_embeddings(Workspace.open(ws), "csp", "loc")
+    n = len(load_embeddings(Workspace.open(ws), "rand", "post"))
     assert loc.shape == (n, 256) and loc.dtype == np.float32 and np.isfinite(loc).all()
     for view in ("pre", "post"):  # the image features it trained on, copied
-        assert np.array_equal(load_embeddings(ws, "csp", view), load_embeddings(ws, "rand", view))
+        assert np.array_equal(
+            load_embeddings(Workspace.open(ws), "csp", view),
+            load_embeddings(Workspace.open(ws), "rand", view),
+        )
     with pytest.raises(RunError, match="no image encoder of its own"):
         load_encoder(ws, "csp")
     with pytest.raises(RunError, match="only CSP runs"):
-        load_embeddings(ws, "rand", "loc")
+        load_embeddings(Workspace.open(ws), "rand", "loc")
     load_encoder(ws, "rand")  # other runs still load
     coords, _ = compute_projection(ws, "csp", "loc", "pca")
     assert coords.shape == (n, 2)
@@ -90,12 +98,13 @@ def test_csp_with_a_trainable_resnet(ws: Path, tmp_path: Path) -> None:
     shutil.copytree(ws, copy)
     settings = {**CSP, "location_encoder": "sphere", "crop": 28, "batch_size": 16}
     pretrain(PretrainConfig(run="r", epochs=1, **settings), copy)
-    info = embed_run(copy, "r")
+    info = embed(copy, "r")
     assert info["dim"] == 512 and info["loc_dim"] == 256
     encoder, _ = load_encoder(copy, "r")
     assert sum(p.numel() for p in encoder.parameters()) > 1e6  # its own ResNet
     assert not np.array_equal(
-        load_embeddings(copy, "r", "post"), load_embeddings(copy, "rand", "post")
+        load_embeddings(Workspace.open(copy), "r", "post"),
+        load_embeddings(Workspace.open(copy), "rand", "post"),
     )
 
 

@@ -13,13 +13,16 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from stcrl_core.data.patches import load_patches
-from stcrl_core.embeddings import available_views, embed_run, load_embeddings
-from stcrl_core.engine import PretrainConfig, RunError, pretrain, read_run_config
+from stcrl_core.errors import RunError
 from stcrl_core.explore.projection import point_count, projection_views
 from stcrl_core.maps.location_layer import write_location_grid
+from stcrl_core.methods.config import PretrainConfig, read_run_config
 from stcrl_core.models.location import LocationError
+from stcrl_core.pipeline.embed import embed
+from stcrl_core.pipeline.pretrain import pretrain
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.embeddings import available_views, load_embeddings
+from stcrl_core.workspace.patches import load_patches
 from tests.job_waiting import wait_for_jobs
 from tests.pretrain_runs import assert_same_run, interrupted_after_epoch, run_metrics
 
@@ -34,7 +37,7 @@ def ws(experts_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("csp-patches") / "ws"
     shutil.copytree(experts_ws, target)
     pretrain(PretrainConfig(run="cspp", epochs=3, **CSP), target)
-    embed_run(target, "cspp", device="cpu")
+    embed(target, "cspp", device="cpu")
     return target
 
 
@@ -44,14 +47,14 @@ def test_trains_on_the_train_patches_with_the_triplet_features(ws: Path) -> None
     assert all(np.isfinite(m["loss"]) for m in metrics)
     assert {"loss_batch", "loss_random", "loss_simcse", "pos_sim"} <= set(metrics[0])
     config = read_run_config(Workspace.open(ws), "cspp")
-    trip_dim = load_embeddings(ws, "trip", "patch").shape[1]
+    trip_dim = load_embeddings(Workspace.open(ws), "trip", "patch").shape[1]
     assert config.subject == "patches" and config.image_dim == trip_dim == 32
-    table, _, _ = load_patches(ws)
+    table, _, _ = load_patches(Workspace.open(ws))
     train = int((table["split"] == "train").sum())
     steps = train // CSP["batch_size"]
     assert metrics[0]["pairs_per_s"] > 0 and steps >= 1
     # the run has no image encoder of its own; its location encoder loads with the saved size
-    from stcrl_core.location_embeddings import load_location_encoder
+    from stcrl_core.methods.csp_embeddings import load_location_encoder
 
     encoder, loaded = load_location_encoder(ws, "cspp")
     assert loaded.image_dim == 32 and encoder.out_dim == 256
@@ -70,26 +73,26 @@ def test_resume_repeats_an_uninterrupted_run(
 
 
 def test_embed_writes_one_location_embedding_per_patch(ws: Path) -> None:
-    table, _, _ = load_patches(ws)
-    emb = load_embeddings(ws, "cspp", "patchloc")
+    table, _, _ = load_patches(Workspace.open(ws))
+    emb = load_embeddings(Workspace.open(ws), "cspp", "patchloc")
     assert emb.shape == (len(table), 256) and emb.dtype == np.float32
     assert np.isfinite(emb).all()
-    assert available_views(ws, "cspp") == ["patchloc"]
+    assert available_views(Workspace.open(ws), "cspp") == ["patchloc"]
     info = json.loads((ws / "runs" / "cspp" / "embeddings.json").read_text())
     assert info["kind"] == "patchloc" and info["rows"] == len(table)
     assert projection_views(ws, "cspp") == ["patchloc"]
     assert point_count(ws, "patchloc") == len(table)
     with pytest.raises(RunError, match="only CSP runs on patches"):
-        load_embeddings(ws, "trip", "patchloc")
+        load_embeddings(Workspace.open(ws), "trip", "patchloc")
     with pytest.raises(RunError, match="only patchloc"):
-        load_embeddings(ws, "cspp", "loc")
+        load_embeddings(Workspace.open(ws), "cspp", "loc")
 
 
 def test_image_to_location_accuracy(ws: Path) -> None:
-    from stcrl_core.location_embeddings import image_to_location_accuracy, load_csp_model
+    from stcrl_core.methods.csp_embeddings import image_to_location_accuracy, load_csp_model
 
     acc = image_to_location_accuracy(ws, "cspp")
-    table, _, _ = load_patches(ws)
+    table, _, _ = load_patches(Workspace.open(ws))
     val = table["split"] != "train"
     assert acc["val"] == int(val.sum())
     assert set(acc["per_location"]) == set(table["location"])
@@ -103,7 +106,9 @@ def test_image_to_location_accuracy(ws: Path) -> None:
             [table.loc[train & (table["location"] == n), ["lon", "lat"]].mean() for n in names]
         )
     )
-    feats = torch.tensor(np.asarray(load_embeddings(ws, config.image_run, "patch"))[val.to_numpy()])
+    feats = torch.tensor(
+        np.asarray(load_embeddings(Workspace.open(ws), config.image_run, "patch"))[val.to_numpy()]
+    )
     with torch.no_grad():
         img, loc = model.image_head(feats), model.location(centres).float()
     sims = [[float(torch.cosine_similarity(i, c, dim=0)) for c in loc] for i in img]
@@ -114,8 +119,8 @@ def test_image_to_location_accuracy(ws: Path) -> None:
 
 
 def test_patches_of_one_city_are_closer_than_patches_of_different_cities(ws: Path) -> None:
-    table, _, _ = load_patches(ws)
-    z = np.asarray(load_embeddings(ws, "cspp", "patchloc"), dtype=np.float64)
+    table, _, _ = load_patches(Workspace.open(ws))
+    z = np.asarray(load_embeddings(Workspace.open(ws), "cspp", "patchloc"), dtype=np.float64)
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     sim = z @ z.T
     loc = table["location"].to_numpy()

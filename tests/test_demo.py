@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from stcrl_core.demo import STAGES, DemoConfig, build_demo
 from stcrl_core.maps.damage import export_buildings, load_map_table
+from stcrl_core.pipeline.demo import STAGES, DemoConfig, build_demo
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 INRIA = {"inria_tiles_per_city": 6, "inria_size": 128, "triplet_epochs": 1, "experts_k": (2,),

@@ -12,9 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from stcrl_core.embeddings import embed_run, load_embeddings
-from stcrl_core.engine import PretrainConfig, RunError, load_encoder, pretrain
+from stcrl_core.errors import RunError
+from stcrl_core.methods.checkpoints import load_encoder
+from stcrl_core.methods.config import PretrainConfig
+from stcrl_core.pipeline.embed import embed
+from stcrl_core.pipeline.pretrain import pretrain
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.embeddings import load_embeddings
 
 TINY = {"arch": "resnet18", "batch_size": 16, "crop": 28, "lr": 0.05, "seed": 3}
 
@@ -64,14 +68,16 @@ def test_existing_run_needs_resume_and_same_settings(ws: Path) -> None:
 KILL_AFTER_EPOCH = """
 import os, signal, sys
 from stcrl_core import engine
-original = engine._save_checkpoint
+from stcrl_core.methods.config import PretrainConfig
+from stcrl_core.pipeline.pretrain import pretrain
+original = engine.save_checkpoint
 def save_then_die(path, state):
     original(path, state)
     if state["epoch"] == 2:
         os.kill(os.getpid(), signal.SIGKILL)
-engine._save_checkpoint = save_then_die
-config = engine.PretrainConfig(method=sys.argv[2], run="k", epochs=4, **{tiny})
-engine.pretrain(config, sys.argv[1])
+engine.save_checkpoint = save_then_die
+config = PretrainConfig(method=sys.argv[2], run="k", epochs=4, **{tiny})
+pretrain(config, sys.argv[1])
 """
 
 
@@ -104,7 +110,7 @@ def test_random_and_supervised_baselines(ws: Path) -> None:
 
 def test_embed_writes_aligned_features(ws: Path) -> None:
     pretrain(PretrainConfig(method="random", run="rand", **TINY), ws)
-    info = embed_run(ws, "rand", batch_size=37)
+    info = embed(ws, "rand", batch_size=37)
     n = len(Workspace.open(ws).buildings())
     assert info == {
         "rows": n,
@@ -112,7 +118,10 @@ def test_embed_writes_aligned_features(ws: Path) -> None:
         "run": "rand",
         "files": ["embeddings_pre.npy", "embeddings_post.npy"],
     }
-    pre, post = load_embeddings(ws, "rand", "pre"), load_embeddings(ws, "rand", "post")
+    pre, post = (
+        load_embeddings(Workspace.open(ws), "rand", "pre"),
+        load_embeddings(Workspace.open(ws), "rand", "post"),
+    )
     assert pre.shape == post.shape == (n, 512) and pre.dtype == np.float32
     assert np.isfinite(pre).all() and not np.allclose(pre, post)
     # row i is building i: recompute one row directly
@@ -127,10 +136,10 @@ def test_embed_writes_aligned_features(ws: Path) -> None:
 
 def test_missing_run_errors(ws: Path) -> None:
     with pytest.raises(RunError, match="no run 'nope'"):
-        embed_run(ws, "nope")
+        embed(ws, "nope")
     pretrain(PretrainConfig(method="random", run="r", **TINY), ws)
     with pytest.raises(RunError, match="no embeddings yet"):
-        load_embeddings(ws, "r", "pre")
+        load_embeddings(Workspace.open(ws), "r", "pre")
 
 
 def test_torchrun_two_processes_on_cpu(ws: Path) -> None:

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stcrl_core.engine import RunError
-from stcrl_core.eval.budget import BudgetError
+from stcrl_core.data.budget import BudgetError
+from stcrl_core.errors import RunError
 from stcrl_core.eval.experiment import BudgetConfig, run_budget_experiment
 from stcrl_core.eval.features import combine_features
 from tests.fixture_workspaces import copy_with_run

@@ -11,16 +11,16 @@ import pytest
 import torch
 
 from stcrl_core.cli import main
-from stcrl_core.methods.experts import (
+from stcrl_core.methods.experts import ExpertsConfig, run_experts
+from stcrl_core.methods.routing import (
     SETUPS,
     ExpertRouter,
-    ExpertsConfig,
     list_experts,
     load_experts,
     route_and_segment,
-    run_experts,
 )
 from stcrl_core.methods.segmentation import SegmentationCounts, bce_jaccard_loss, soft_jaccard
+from stcrl_core.workspace import Workspace
 from tests.conftest import EXPERTS_TINY
 
 
@@ -116,13 +116,13 @@ def test_same_config_returns_the_stored_result_and_single_network_is_reused(
 
 
 def test_route_and_segment_follows_the_stored_assignment(experts_ws: Path) -> None:
-    from stcrl_core.data.patches import load_patches
-    from stcrl_core.engine import load_encoder
+    from stcrl_core.methods.checkpoints import load_encoder
+    from stcrl_core.workspace.patches import load_patches
 
     exp_id = list_experts(experts_ws)["id"].iloc[0]
     config, router, models, single = load_experts(experts_ws, exp_id)
     encoder, _ = load_encoder(experts_ws, config["embedding"])
-    _, images, _ = load_patches(experts_ws)
+    _, images, _ = load_patches(Workspace.open(experts_ws))
     assignments = pd.read_parquet(experts_ws / "experts" / exp_id / "assignments.parquet")
     for row in (0, 30, 60):
         result = route_and_segment(encoder, router, models, single, np.array(images[row]))
@@ -142,7 +142,7 @@ def test_experts_errors(experts_ws: Path) -> None:
 def test_every_demo_expert_beats_chance_on_its_cluster(tmp_path: Path) -> None:
     """The demo's Inria stages with the demo's settings: each expert's IoU on the val patches
     routed to it beats calling every pixel building, and the embedding separates cities."""
-    from stcrl_core.demo import DemoConfig, experts_stage, inria_stage, triplet_stage
+    from stcrl_core.pipeline.demo import DemoConfig, experts_stage, inria_stage, triplet_stage
 
     config = DemoConfig(device="cpu")
     ws = tmp_path / "ws"

@@ -13,9 +13,10 @@ import rasterio
 from stcrl_core.cli import main
 from stcrl_core.data.inria import InriaAerial, read_tile, scan_inria
 from stcrl_core.data.patch_ingest import InriaIngestConfig, ingest_inria
-from stcrl_core.data.patches import load_patches
 from stcrl_core.data.synthetic.inria import CITIES, generate_inria, generate_tile, write_geotiff
 from stcrl_core.errors import DatasetNotFoundError, IngestError
+from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.patches import load_patches
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_ingest_cuts_patches_and_skips_bad_tiles(inria_root: Path, tmp_path: Pat
     kinds = {s["kind"] for s in report["skipped"]}
     assert kinds == {"unreadable-image", "size-mismatch", "no-georeference", "missing-gt"}
     assert report["inputs_used"] == 8 and report["patches"] == 8 * 4
-    table, imgs, masks = load_patches(ws)
+    table, imgs, masks = load_patches(Workspace.open(ws))
     assert list(table.columns) == ["row", "patch_id", "source", "location", "split", "tile",
                                    "x0", "y0", "lon", "lat", "crs"]  # fmt: skip
     assert (table["row"] == np.arange(len(table))).all() and len(imgs) == len(masks) == 32

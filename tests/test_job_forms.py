@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from stcrl_core.engine import read_run_config
 from stcrl_core.errors import StcrlError
 from stcrl_core.jobs import list_jobs
-from stcrl_core.methods.experts import list_experts
-from stcrl_core.pretrain_defaults import pretrain_defaults
+from stcrl_core.methods.config import read_run_config
+from stcrl_core.methods.routing import list_experts
+from stcrl_core.pipeline.pretrain import resolve_pretrain
 from stcrl_core.workspace import Workspace
 from tests.job_waiting import wait_for_job
 
@@ -43,18 +43,22 @@ def _submit(at: AppTest, label: str) -> AppTest:
     return next(b for b in at.button if b.label == label).click().run()
 
 
-def test_pretrain_defaults_follow_each_method(experts_ws: Path) -> None:
-    ws = str(experts_ws)
-    assert pretrain_defaults("stcrl", ws) == {
-        "arch": "resnet18", "batch_size": 256, "lr": 0.01, "weight_decay": 1e-4
-    }  # fmt: skip
-    assert pretrain_defaults("triplet", ws) == {
-        "arch": "resnet34", "batch_size": 32, "lr": 1e-4, "weight_decay": 5e-4
-    }  # fmt: skip
-    csp = pretrain_defaults("csp", ws, image_run="trip")  # the image run's architecture
-    assert csp["arch"] == read_run_config(Workspace.open(ws), "trip").arch and csp["lr"] == 1e-3
+def test_pretrain_settings_follow_each_method(experts_ws: Path) -> None:
+    ws = Workspace.open(experts_ws)
+    stcrl = resolve_pretrain(ws, {"method": "stcrl", "run": "a"})
+    assert (stcrl.arch, stcrl.batch_size, stcrl.lr, stcrl.weight_decay) == (
+        "resnet18", 256, 0.01, 1e-4
+    )  # fmt: skip
+    triplet = resolve_pretrain(ws, {"method": "triplet", "run": "b"})
+    assert (triplet.arch, triplet.batch_size, triplet.lr, triplet.weight_decay) == (
+        "resnet34", 32, 1e-4, 5e-4
+    )  # fmt: skip
+    csp = resolve_pretrain(ws, {"method": "csp", "run": "c", "image_run": "trip"})
+    assert csp.arch == read_run_config(ws, "trip").arch and csp.lr == 1e-3  # the image run's
+    given = resolve_pretrain(ws, {"method": "triplet", "run": "d", "lr": 0.5, "batch_size": None})
+    assert (given.lr, given.batch_size) == (0.5, 32)  # None: not given
     with pytest.raises(StcrlError, match="CSP setting"):
-        pretrain_defaults("stcrl", ws, image_run="trip")
+        resolve_pretrain(ws, {"method": "stcrl", "run": "e", "image_run": "trip"})
 
 
 def test_home_trains_a_triplet_run_with_the_papers_defaults(trip_ws: Path) -> None:

@@ -199,7 +199,9 @@ def test_rerun_and_workers_give_same_workspace(
     second = _snapshot(ws)
     pd.testing.assert_frame_equal(first[0], second[0])
     assert first[1] == second[1] and first[2] == second[2]
-    assert sorted(p.name for p in ws.iterdir()) == [".ingest.lock", "objects", "workspace.json"]
+    assert sorted(p.name for p in ws.iterdir()) == [
+        ".ingest.lock", ".workspace.json.lock", "objects", "workspace.json"
+    ]  # fmt: skip
     manifest = Workspace.open(ws).read_manifest()
     assert manifest["ingests"]["xbd"]["buildings"] == len(first[0])
 

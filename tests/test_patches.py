@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from stcrl_core.data.patch_ingest import patches_from_objects
-from stcrl_core.data.patches import PatchStoreError, load_patches, patch_grid
+from stcrl_core.data.patches import patch_grid
 from stcrl_core.errors import WorkspaceError
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.patches import PatchStoreError, load_patches
 
 
 def test_patch_grid_leaves_out_partial_squares() -> None:
@@ -24,14 +25,14 @@ def test_patch_grid_leaves_out_partial_squares() -> None:
 def test_missing_store_names_the_commands(tmp_path: Path) -> None:
     Workspace.create(tmp_path / "ws")
     with pytest.raises(PatchStoreError, match=r"stcrl ingest-inria.*stcrl patches --from-objects"):
-        load_patches(tmp_path / "ws")
+        load_patches(Workspace.open(tmp_path / "ws"))
 
 
 def test_patches_from_xbd_scenes(ingested: Path, xbd_root: Path, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     shutil.copytree(ingested, ws)
     report = patches_from_objects(ws, patch=128)
-    table, images, masks = load_patches(ws)
+    table, images, masks = load_patches(Workspace.open(ws))
     scenes = pd.read_parquet(ws / "objects" / "scenes.parquet")
     assert len(table) == len(scenes) * 4 == report["patches"]
     assert set(table["source"]) == {"xbd"}
@@ -70,5 +71,5 @@ def test_ingest_xbd_can_cut_patches_too(xbd_root: Path, tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     assert main(["ingest-xbd", "--root", str(xbd_root), "--workspace", str(ws), "--crop-size",
                  "32", "--patch", "128"]) == 0  # fmt: skip
-    table, images, _ = load_patches(ws)
+    table, images, _ = load_patches(Workspace.open(ws))
     assert len(table) == len(images) > 0 and set(table["source"]) == {"xbd"}

@@ -101,7 +101,7 @@ def _labelled_buildings(event: str, n_scenes: int, size: int, seed: int) -> list
                                    "hurricane-michael", "palu-tsunami"])  # fmt: skip
 def test_class_mix_follows_the_real_event(event: str) -> None:
     """Each event's class shares are the real xBD event's (REFERENCE.md), not one global mix."""
-    buildings = _labelled_buildings(event, 12, 512, 0)
+    buildings = _labelled_buildings(event, 16, 512, 0)
     damage = np.array([b["damage"] for b in buildings])
     share = np.bincount(damage, minlength=4) / len(damage)
     real = np.array(EVENTS[event].shares)

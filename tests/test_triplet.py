@@ -12,11 +12,9 @@ import pytest
 import torch
 
 from stcrl_core.cli import main
-from stcrl_core.embeddings import embed_run
-from stcrl_core.engine import PretrainConfig, pretrain
+from stcrl_core.methods.config import PretrainConfig
 from stcrl_core.methods.triplet import (
     TripletNet,
-    load_patch_embeddings,
     location_knn_accuracy,
     poly_factor,
 )
@@ -24,6 +22,10 @@ from stcrl_core.methods.triplet_loss import (
     distributed_triplet_margin_loss,
     triplet_margin_loss,
 )
+from stcrl_core.pipeline.embed import embed
+from stcrl_core.pipeline.pretrain import pretrain
+from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.embeddings import load_embeddings
 
 TINY = {"arch": "resnet18", "embedding_dim": 32, "batch_size": 24, "lr": 1e-3, "seed": 1}
 
@@ -117,10 +119,10 @@ def test_triplet_run_embeds_patches_and_separates_locations(patch_ws: Path, tmp_
     assert metrics[-1]["triplet"] < metrics[0]["triplet"]
     assert metrics[-1]["reconstruction"] < metrics[0]["reconstruction"]
     assert metrics[-1]["neg_dist"] > metrics[-1]["pos_dist"]
-    info = embed_run(ws, "t")
+    info = embed(ws, "t")
     assert info == {"rows": 72, "dim": 32, "run": "t", "files": ["embeddings_patch.npy"],
                     "kind": "patch"}  # fmt: skip
-    z = load_patch_embeddings(ws, "t")
+    z = load_embeddings(Workspace.open(ws), "t", "patch")
     assert z.shape == (72, 32) and z.dtype == np.float32
     accuracy = location_knn_accuracy(ws, "t", k=1)
     assert accuracy["overall"] > 0.6  # chance is 1/3

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stcrl_core.atomic import atomic_path, atomic_write_json
 from stcrl_core.errors import WorkspaceError
 from stcrl_core.workspace import FORMAT_VERSION, Workspace
+from stcrl_core.workspace.atomic import atomic_path, atomic_write_json
 
 
 def test_create_is_idempotent_and_open_reads(tmp_path: Path) -> None:

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from typing import Any
 
 
 def csv_list(value: str) -> list[str]:
     """``"a, b,c"`` -> ``["a", "b", "c"]`` (empty items dropped)."""
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def config_defaults(cls: type) -> dict[str, Any]:
+    """The defaults of a config dataclass's fields (for ``--help`` texts)."""
+    return {f.name: f.default for f in dataclasses.fields(cls)}
 
 
 def int_list(value: str) -> list[int]:

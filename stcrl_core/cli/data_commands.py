@@ -4,7 +4,6 @@ ingest-inria, patches."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from stcrl_core.cli.arguments import csv_list, int_list
 
@@ -30,24 +29,17 @@ def _cmd_synth_xbd(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest_xbd(args: argparse.Namespace) -> int:
-    from stcrl_core.data.objects import IngestConfig, build_objects
+    from stcrl_core.pipeline.ingest import run_ingest_xbd, run_patches_from_objects
     from stcrl_core.progress import tqdm_progress
 
-    config = IngestConfig(
-        root=str(Path(args.root).resolve()),
-        splits=tuple(args.splits),
-        crop_size=args.crop_size,
-        buffer_m=args.buffer_m,
-        workers=args.workers,
-    )
+    settings = {"root": args.root, "splits": args.splits, "crop_size": args.crop_size,
+                "buffer_m": args.buffer_m, "workers": args.workers}  # fmt: skip
     with tqdm_progress("ingest-xbd") as progress:
-        report = build_objects(config, args.workspace, progress=progress)
+        report = run_ingest_xbd(args.workspace, settings, progress)
     print(report["summary"])
     if args.patch:  # segmentation patches of the pre-disaster scenes as well
-        from stcrl_core.data.patch_ingest import patches_from_objects
-
         with tqdm_progress("patches") as progress:
-            patches = patches_from_objects(args.workspace, args.patch, progress=progress)
+            patches = run_patches_from_objects(args.workspace, {"patch": args.patch}, progress)
         print(patches["summary"])
     return 0
 
@@ -71,26 +63,25 @@ def _cmd_synth_inria(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest_inria(args: argparse.Namespace) -> int:
-    from stcrl_core.data.patch_ingest import InriaIngestConfig, ingest_inria
+    from stcrl_core.pipeline.ingest import run_ingest_inria
     from stcrl_core.progress import tqdm_progress
 
-    config = InriaIngestConfig(
-        root=str(Path(args.root).resolve()), patch=args.patch, val_tiles=tuple(args.val_tiles)
-    )
+    settings = {"root": args.root, "patch": args.patch, "val_tiles": args.val_tiles}
     with tqdm_progress("ingest-inria") as progress:
-        report = ingest_inria(config, args.workspace, progress=progress)
+        report = run_ingest_inria(args.workspace, settings, progress)
     print(report["summary"])
     return 0
 
 
 def _cmd_patches(args: argparse.Namespace) -> int:
-    from stcrl_core.data.patch_ingest import patches_from_objects
+    from stcrl_core.pipeline.ingest import run_patches_from_objects
     from stcrl_core.progress import tqdm_progress
 
     if not args.from_objects:
         raise ValueError("say where the patches come from: --from-objects")
     with tqdm_progress("patches") as progress:
-        report = patches_from_objects(args.workspace, args.patch, args.root, progress=progress)
+        settings = {"patch": args.patch, "root": args.root}
+        report = run_patches_from_objects(args.workspace, settings, progress)
     print(report["summary"])
     return 0
 

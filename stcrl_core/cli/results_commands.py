@@ -9,23 +9,13 @@ from stcrl_core.cli.arguments import csv_list, int_list
 
 
 def _cmd_budget(args: argparse.Namespace) -> int:
-    from stcrl_core.eval.experiment import BudgetConfig, run_budget_experiment
+    from stcrl_core.pipeline.steps import run_budget
     from stcrl_core.progress import tqdm_progress
 
-    config = BudgetConfig(
-        runs=args.runs,
-        probes=args.probes,
-        budgets=args.budgets,
-        trials=args.trials,
-        features=args.features,
-        device=args.device,
-        seed=args.seed,
-        cap=args.cap,
-        table_budgets=args.table_budgets,
-        finetune_epochs=args.finetune_epochs,
-    )
+    names = ("runs", "probes", "budgets", "trials", "features", "device", "seed", "cap",
+             "table_budgets", "finetune_epochs")  # fmt: skip
     with tqdm_progress("budget") as progress:
-        result = run_budget_experiment(config, args.workspace, progress)
+        result = run_budget(args.workspace, {n: getattr(args, n) for n in names}, progress)
     state = "stored result" if result["cached"] else f"ran on {result['device']}"
     print(f"experiment {result['id']} ({state}): {result['path']}")
     print("run                  probe       budget  overall F1 (mean ± std)")
@@ -37,11 +27,10 @@ def _cmd_budget(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from stcrl_core.eval.predict import predict_damage
+    from stcrl_core.pipeline.steps import run_predict
 
-    meta = predict_damage(
-        args.workspace, args.run, args.probe, args.features, args.name, args.device
-    )
+    names = ("run", "probe", "features", "name", "device")
+    meta = run_predict(args.workspace, {n: getattr(args, n) for n in names})
     print(
         f"predictions {meta['name']}: probe trained on {meta['trained_on']} balanced labels; "
         f"overall F1 on test+hold {meta['eval_overall_f1']:.3f}"
@@ -50,7 +39,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_project(args: argparse.Namespace) -> int:
-    from stcrl_core.explore.projection import compute_projection
+    from stcrl_core.pipeline.steps import run_project
     from stcrl_core.progress import tqdm_progress
 
     params = {
@@ -58,17 +47,17 @@ def _cmd_project(args: argparse.Namespace) -> int:
         "tsne": {"perplexity": args.perplexity},
         "pca": {},
     }[args.method]
+    settings = {"run": args.run, "view": args.view, "method": args.method, "seed": args.seed,
+                **params}  # fmt: skip
     with tqdm_progress("project") as progress:
-        coords, meta = compute_projection(
-            args.workspace, args.run, args.view, args.method, args.seed, progress, **params
-        )
+        meta = run_project(args.workspace, settings, progress)
     state = "stored" if meta["cached"] else f"computed in {meta['seconds']:.1f} s"
-    print(f"projection {meta['key']} ({state}): {len(coords)} points")
+    print(f"projection {meta['key']} ({state}): {meta['rows']} points")
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from stcrl_core.demo import DemoConfig, build_demo
+    from stcrl_core.pipeline.demo import DemoConfig, build_demo
     from stcrl_core.progress import tqdm_progress
 
     config = DemoConfig(epochs=args.epochs, device=args.device)

@@ -3,80 +3,49 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from stcrl_core.cli.arguments import config_defaults
+
+EXPERTS_OPTIONS = ("embedding", "k", "arch", "epochs", "batch_size", "lr", "alpha", "seed",
+                   "device", "weights", "min_steps")  # fmt: skip
 
 
 def _cmd_experts(args: argparse.Namespace) -> int:
-    from stcrl_core.methods.experts import ExpertsConfig, run_experts
+    from stcrl_core.methods.experts import results_table
+    from stcrl_core.pipeline.steps import run_experts
     from stcrl_core.progress import tqdm_progress
 
-    config = ExpertsConfig(
-        embedding=args.embedding,
-        k=args.k,
-        arch=args.arch,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        alpha=args.alpha,
-        seed=args.seed,
-        device=args.device,
-        weights=args.weights,
-        min_steps=args.min_steps,
-    )
+    settings = {name: getattr(args, name) for name in EXPERTS_OPTIONS}
     with tqdm_progress(f"experts k={args.k}") as progress:
-        result = run_experts(config, args.workspace, progress)
+        result = run_experts(args.workspace, settings, progress)
     state = "stored result" if result["cached"] else f"trained on {result['device']}"
     print(f"experts {result['id']} ({state}): {result['path']}")
-    from stcrl_core.methods.experts import results_table
-
     print(results_table(result).to_string())
     return 0
+
+
+def _pretrain_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (flags left out are None)."""
+    from stcrl_core.methods.config import all_fields, foreign_settings, owner_label
+
+    fields = {f.name: f for f in all_fields() if f.cli_flag}
+    given = {name: getattr(args, name) for name in fields if getattr(args, name) is not None}
+    for name, owners in foreign_settings(args.method, given):
+        raise ValueError(
+            f"{fields[name].cli_flag} is a {owner_label(owners)} setting; add --method {owners[0]}"
+        )
+    return {"method": args.method, "run": args.run, **given}
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     import os
 
-    from stcrl_core.engine import PretrainConfig, dist_info_from_env, pretrain
-    from stcrl_core.pretrain_defaults import pretrain_defaults
+    from stcrl_core.devices import dist_info_from_env
+    from stcrl_core.pipeline.pretrain import pretrain, resolve_pretrain
     from stcrl_core.progress import no_progress, tqdm_progress
 
-    if args.image_run and args.method != "csp":
-        raise ValueError("--image-run is a CSP setting; add --method csp")
-    defaults = pretrain_defaults(args.method, args.workspace, args.image_run)
-    csp = {}
-    if args.method == "csp":
-        csp = {
-            "image_run": args.image_run,
-            "location_encoder": args.location_encoder,
-            "frequencies": args.frequencies,
-            "min_radius": args.min_radius,
-            "max_radius": args.max_radius,
-            "location_dropout": args.location_dropout,
-            "csp_temperature_batch": args.temperature_batch,
-            "csp_temperature_random": args.temperature_random,
-            "csp_temperature_simcse": args.temperature_simcse,
-            "csp_weight_random": args.weight_random,
-            "csp_weight_simcse": args.weight_simcse,
-            "csp_random_locations": args.random_locations,
-        }
-    config = PretrainConfig(
-        method=args.method,
-        run=args.run,
-        arch=args.arch or defaults["arch"],
-        epochs=args.epochs,
-        batch_size=args.batch_size or defaults["batch_size"],
-        lr=args.lr if args.lr is not None else defaults["lr"],
-        weight_decay=defaults["weight_decay"],
-        embedding_dim=args.embedding_dim,
-        margin=args.margin,
-        temperature=args.temperature,
-        crop=args.crop,
-        seed=args.seed,
-        device=args.device,
-        weights=args.weights,
-        labels=args.labels,
-        workers=args.workers,
-        **csp,
-    )
+    config = resolve_pretrain(args.workspace, _pretrain_settings(args))
     dist = dist_info_from_env(os.environ)  # set by torchrun
     if dist.is_main:
         with tqdm_progress(f"pretrain {args.run}") as progress:
@@ -94,27 +63,22 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from stcrl_core.embeddings import embed_run
+    from stcrl_core.pipeline.embed import run_embed
     from stcrl_core.progress import tqdm_progress
+    from stcrl_core.workspace import Workspace
 
-    if args.grid_step is not None and not args.grid:
-        raise ValueError("--grid-step sets the spacing of --grid; add --grid")
-    if args.grid:  # refused before embedding for a CSP run on patches
-        from stcrl_core.engine import RunError, read_run_config
-        from stcrl_core.maps.location_layer import patch_grid_refusal
-        from stcrl_core.workspace import Workspace
-
-        if read_run_config(Workspace.open(args.workspace), args.run).subject == "patches":
-            raise RunError(patch_grid_refusal(args.run))
+    ws = Workspace.open(args.workspace)
+    settings = {"run": args.run, "batch_size": args.batch_size, "device": args.device,
+                "grid": args.grid, "grid_step": args.grid_step}  # fmt: skip
     with tqdm_progress(f"embed {args.run}") as progress:
-        info = embed_run(args.workspace, args.run, args.batch_size, args.device, progress)
+        info = run_embed(ws, settings, progress)
     if info.get("kind") == "patchloc":
-        from stcrl_core.location_embeddings import image_to_location_accuracy
+        from stcrl_core.methods.csp_embeddings import image_to_location_accuracy
 
         print(f"wrote {info['rows']} x {info['dim']} location embeddings of the patches for run "
               f"{args.run} (embeddings_patchloc.npy)")  # fmt: skip
         try:
-            acc = image_to_location_accuracy(args.workspace, args.run)
+            acc = image_to_location_accuracy(ws, args.run)
         except ValueError:
             return 0
         per = ", ".join(f"{loc} {v:.3f}" for loc, v in acc["per_location"].items())
@@ -126,13 +90,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     print(f"wrote {info['rows']} x {info['dim']} features {what} for run {args.run}")
     if "loc_dim" in info:
         print(f"wrote {info['rows']} x {info['loc_dim']} location embeddings (embeddings_loc.npy)")
-    if args.grid:
-        from stcrl_core.maps.location_layer import write_location_grid
-
-        with tqdm_progress(f"grid {args.run}") as progress:
-            grid = write_location_grid(
-                args.workspace, args.run, args.grid_step, args.device, progress
-            )
+    if "grid" in info:
+        grid = info["grid"]
         print(
             f"wrote the location grid: {grid['points']} points over {grid['events']} event "
             f"areas, step {grid['step']:.6f} degrees ({grid['path']})"
@@ -141,7 +100,7 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         from stcrl_core.methods.triplet import location_knn_accuracy
 
         try:
-            knn = location_knn_accuracy(args.workspace, args.run, k=5)
+            knn = location_knn_accuracy(ws, args.run, k=5)
         except ValueError:
             return 0
         per = ", ".join(f"{loc} {acc:.3f}" for loc, acc in knn["per_location"].items())
@@ -151,16 +110,64 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_text(field: Any) -> str:
+    """``default X`` of a pretraining field, with every method's own default."""
+    from stcrl_core.methods.registry import get_method, method_names
+
+    text = "default: none" if field.default is None else f"default {field.default}"
+    for name in method_names():
+        spec = get_method(name)
+        if field.name in spec.defaults:
+            text += f"; {name}: {spec.defaults[field.name]}"
+        if field.name in spec.fixed:
+            text += f"; {name}: always {spec.fixed[field.name]}"
+        if spec.derive_defaults is not None and field.name == "arch":
+            text += f"; {name} with --image-run: that run's"
+    return text
+
+
+def _add_field(group: Any, field: Any) -> None:
+    kind = field.type
+    metavar = None if field.choices else field.cli_flag.lstrip("-").upper().replace("-", "_")
+    text = field.help if "(default" in field.help else f"{field.help} ({_default_text(field)})"
+    group.add_argument(
+        field.cli_flag, dest=field.name, type=kind, default=None, choices=field.choices,
+        metavar=metavar, help=text,
+    )  # fmt: skip
+
+
+def _add_pretrain_fields(p: argparse.ArgumentParser) -> None:
+    """Every setting the registry declares: the common ones, then one group per method."""
+    from stcrl_core.methods.config import COMMON_FIELDS
+    from stcrl_core.methods.registry import method_fields
+
+    for field in COMMON_FIELDS:
+        _add_field(p, field)
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for field, owners in method_fields().values():
+        if field.cli_flag:
+            groups.setdefault(owners, []).append(field)
+    for owners, fields in groups.items():
+        label = ", ".join(o.upper() if o == "csp" else o for o in owners)
+        flags = " | ".join(f"--method {o}" for o in owners)
+        g = p.add_argument_group(f"{label} ({flags})")
+        for field in fields:
+            _add_field(g, field)
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the training commands."""
+    from stcrl_core.methods.registry import get_method, method_names
+
+    methods = method_names()
     p = sub.add_parser(
         "pretrain",
         help="train an encoder (ST-CRL, SimCLR, CSP, triplet, untrained or supervised baseline)",
         description="Train a run into WS/runs/RUN/ (config.json, checkpoint.pt every epoch, "
         "metrics.jsonl). Works under torchrun for several GPUs or nodes. --method csp trains "
         "an image-location dual encoder (CSP) on every building's lon/lat: with --image-run "
-        "on that run's frozen features (seconds on a CPU; use an lr near 1e-3, Adam), "
-        "else with a ResNet on the post crops.",
+        "on that run's frozen features (seconds on a CPU; Adam), else with a ResNet on the "
+        "post crops. Every setting left out takes the method's default (its paper's).",
     )
     p.add_argument("--workspace", required=True, help="workspace with building objects")
     p.add_argument(
@@ -173,86 +180,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--method",
         default="stcrl",
-        choices=["stcrl", "simclr", "random", "supervised", "csp", "triplet"],
-        help="stcrl (default): the paper's loss; simclr: NT-Xent on the same pairs; "
-        "random: the encoder untrained; supervised: trained from scratch on damage labels; "
-        "csp: contrastive spatial pretraining of a location encoder with the images; "
-        "triplet: location embedding network on the segmentation patches (WS/patches/)",
+        choices=methods,
+        help="; ".join(f"{m}: {get_method(m).summary}" for m in methods) + " (default stcrl)",
     )
-    p.add_argument(
-        "--arch",
-        default=None,
-        choices=["resnet18", "resnet34", "resnet50", "resnet101"],
-        help="encoder (default resnet18; triplet: resnet34; with --image-run: that run's)",
-    )
-    p.add_argument("--epochs", type=int, default=20, help="epochs (default 20)")
-    p.add_argument(
-        "--batch-size", type=int, default=None, help="global batch size (default 256; triplet 32)"
-    )
-    p.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="learning rate (default 0.01 SGD; csp: 1e-3 Adam; triplet: 1e-4 Adam, weight "
-        "decay 5e-4, poly)",
-    )
-    p.add_argument(
-        "--embedding-dim", type=int, default=2048, help="triplet: embedding size (default 2048)"
-    )
-    p.add_argument(
-        "--margin", type=float, default=0.2, help="triplet: margin on 1 - cosine (default 0.2)"
-    )
-    p.add_argument(
-        "--temperature", type=float, default=0.1, help="contrastive temperature (default 0.1)"
-    )
-    p.add_argument("--crop", type=int, default=88, help="augmented crop side in px (default 88)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda")
-    p.add_argument(
-        "--weights", default=None, help="local state-dict file to initialise the encoder"
-    )
-    p.add_argument(
-        "--labels", type=int, default=None, help="supervised: balanced subset of N labels"
-    )
-    p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0)")
     p.add_argument(
         "--resume", action="store_true", help="continue the run from its last checkpoint"
     )
-    g = p.add_argument_group("CSP (--method csp)")
-    g.add_argument(
-        "--image-run", default=None,
-        help="train on this run's frozen features (needs embed); a triplet run's patch "
-        "embeddings make a CSP run on the scene patches (their centres' lon/lat)",
-    )  # fmt: skip
-    g.add_argument(
-        "--location-encoder", default="grid", choices=["grid", "theory", "wrap", "sphere"],
-        help="position encoding of lon/lat (default grid, Space2Vec)",
-    )  # fmt: skip
-    g.add_argument("--frequencies", type=int, default=32, help="scales (default 32)")
-    g.add_argument(
-        "--min-radius", type=float, default=0.1, help="finest scale in degrees (default 0.1)"
-    )
-    g.add_argument(
-        "--max-radius", type=float, default=360.0, help="coarsest scale in degrees (default 360)"
-    )
-    g.add_argument(
-        "--location-dropout", type=float, default=0.5, help="location MLP dropout (default 0.5)"
-    )
-    for name, what in (("batch", "in-batch image-location"), ("random", "random-location"),
-                       ("simcse", "SimCSE location-location")):  # fmt: skip
-        g.add_argument(
-            f"--temperature-{name}", type=float, default=0.1,
-            help=f"temperature of the {what} loss (default 0.1)",
-        )  # fmt: skip
-    g.add_argument(
-        "--weight-random", type=float, default=1.0, help="random-location loss weight (default 1)"
-    )
-    g.add_argument(
-        "--weight-simcse", type=float, default=1.0, help="SimCSE loss weight (default 1)"
-    )
-    g.add_argument(
-        "--random-locations", type=int, default=1, help="random negatives per image (default 1)"
-    )
+    _add_pretrain_fields(p)
     p.set_defaults(handler=_cmd_pretrain)
 
     p = sub.add_parser(
@@ -266,26 +200,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workspace", required=True, help="workspace with patches")
     p.add_argument("--embedding", required=True, help="a triplet run with patch embeddings")
-    p.add_argument("--k", type=int, default=5, help="clusters and experts (default 5)")
+    from stcrl_core.methods.experts import ExpertsConfig
+    from stcrl_core.models.unet import UNET_ARCHS
+
+    d = config_defaults(ExpertsConfig)  # the step fills in what is left out
+    p.add_argument("--k", type=int, help=f"clusters and experts (default {d['k']})")
     p.add_argument(
-        "--arch",
-        default="resnet101",
-        choices=["resnet18", "resnet34", "resnet50", "resnet101"],
-        help="U-Net encoder (default resnet101, as the paper)",
+        "--arch", choices=UNET_ARCHS, help=f"U-Net encoder (default {d['arch']}, as the paper)"
     )
-    p.add_argument("--epochs", type=int, default=30, help="epochs of every network (default 30)")
-    p.add_argument("--batch-size", type=int, default=8, help="patches per step (default 8)")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
-    p.add_argument("--alpha", type=float, default=0.5, help="BCE weight of the loss (default 0.5)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda")
-    p.add_argument("--weights", default=None, help="local weights file for the U-Net encoders")
+    p.add_argument("--epochs", type=int, help=f"epochs of every network (default {d['epochs']})")
+    p.add_argument("--batch-size", type=int, help=f"patches per step (default {d['batch_size']})")
+    p.add_argument("--lr", type=float, help=f"Adam learning rate (default {d['lr']})")
+    p.add_argument("--alpha", type=float, help=f"BCE weight of the loss (default {d['alpha']})")
+    p.add_argument("--seed", type=int, help=f"random seed (default {d['seed']})")
+    p.add_argument("--device", help="auto (default: CUDA if available), cpu, cuda")
+    p.add_argument("--weights", help="local weights file for the U-Net encoders")
     p.add_argument(
         "--min-steps",
         type=int,
-        default=0,
         help="train every network for at least this many steps, with more epochs for small "
-        "clusters (default 0: exactly --epochs, as the paper)",
+        f"clusters (default {d['min_steps']}: exactly --epochs, as the paper)",
     )
     p.set_defaults(handler=_cmd_experts)
 

@@ -19,9 +19,7 @@ an interrupted ingest leaves the previous ``objects/`` (or none) untouched.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import shutil
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,7 +32,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from stcrl_core.atomic import atomic_path, atomic_write_json, replace_directory
 from stcrl_core.data.scenes import (
     PIXEL_SIZE_RANGE_M,
     PREVIEW_SIDE,
@@ -53,9 +50,11 @@ from stcrl_core.data.xbd import (
     parse_label,
     scan_xbd,
 )
-from stcrl_core.errors import IngestError, WorkspaceError
+from stcrl_core.errors import IngestError
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.atomic import atomic_write_json, atomic_write_parquet
+from stcrl_core.workspace.objects import ObjectsFiles
 
 Box = tuple[int, int, int, int]
 
@@ -261,7 +260,7 @@ def _crop_scene(task: dict[str, Any]) -> tuple[int, SkippedItem | None]:
             )
         preview = rgb.copy()
         preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BILINEAR)
-        preview.save(Path(task["preview_dir"]) / f"{task['stem']}_{phase}.jpg", quality=85)
+        preview.save(ObjectsFiles(task["objects_dir"]).preview(task["stem"], phase), quality=85)
         fd = os.open(task[f"{phase}_array"], os.O_WRONLY)
         try:
             offset = task[f"{phase}_offset"] + task["first_row"] * row_bytes
@@ -307,7 +306,7 @@ def _summary_line(report: dict[str, Any], workspace: Path) -> str:
         kinds = ", ".join(f"{v} {k}" for k, v in report["skipped_by_kind"].items())
         line += (
             f"; skipped {len(report['skipped'])} items ({kinds}); see "
-            f"{workspace / 'objects' / 'ingest_report.json'}"
+            f"{Workspace(workspace).objects.report}"
         )
     return line
 
@@ -336,33 +335,15 @@ def build_objects(
     """
     scenes, skipped = scan_xbd(config.root, config.splits)
     ws = Workspace.create(workspace)
-    lock_path = ws.path / ".ingest.lock"
-    with open(lock_path, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise WorkspaceError(
-                f"another ingest is running in {ws.path}; wait for it to finish"
-            ) from exc
-        for stale in ws.path.glob(".objects-tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = ws.path / f".objects-tmp-{os.getpid()}"
-        tmp.mkdir()
-        try:
-            report = _ingest_into(config, scenes, skipped, tmp, progress)
-            replace_directory(tmp, ws.objects_dir)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with ws.building_objects() as out:
+        report = _ingest_into(config, scenes, skipped, out, progress)
     report["summary"] = _summary_line(report, ws.path)
-    manifest = ws.read_manifest()
-    ingests = dict(manifest.get("ingests", {}))
-    ingests["xbd"] = {
+    ws.record_ingest("xbd", {
         "config": report["config"],
         "buildings": report["buildings"],
         "scenes": report["scenes_ingested"],
         "skipped": len(report["skipped"]),
-    }
-    ws.update_manifest(ingests=ingests)
+    })  # fmt: skip
     return report
 
 
@@ -370,7 +351,7 @@ def _ingest_into(
     config: IngestConfig,
     scenes: Sequence[XBDScenePaths],
     skipped: list[SkippedItem],
-    out: Path,
+    out: ObjectsFiles,
     progress: ProgressCallback,
 ) -> dict[str, Any]:
     plans: list[_ScenePlan] = []
@@ -387,8 +368,8 @@ def _ingest_into(
             f"nothing could be ingested from {config.root}: {len(scenes)} scenes found, "
             f"{len(skipped)} items skipped ({dict(kinds)}); fix the input or check --root/--splits"
         )
-    arrays = {phase: out / f"crops_{phase}.npy" for phase in ("pre", "post")}
-    (out / "scenes").mkdir()
+    arrays = {phase: out.crops(phase) for phase in ("pre", "post")}
+    out.previews_dir.mkdir()
     offsets = {phase: _allocate(path, n, config.crop_size) for phase, path in arrays.items()}
     tasks, first = [], 0
     for index, plan in enumerate(plans):
@@ -396,7 +377,7 @@ def _ingest_into(
             {
                 "index": index,
                 "stem": plan.scene.stem,
-                "preview_dir": str(out / "scenes"),
+                "objects_dir": str(out.folder),
                 "first_row": first,
                 "crop_size": config.crop_size,
                 "pre_image": str(plan.scene.pre_image),
@@ -450,14 +431,12 @@ def _ingest_into(
     table = pd.DataFrame.from_records(records)
     table.insert(len(table.columns), "row", np.arange(len(table), dtype=np.int64))
     table["damage"] = table["damage"].astype("int8")
-    with atomic_path(out / "buildings.parquet") as tmp_path:
-        table.to_parquet(tmp_path, index=False)
+    atomic_write_parquet(out.buildings, table)
     scenes_frame = scene_table([p for i, p in enumerate(plans) if i not in failed], table)
-    with atomic_path(out / "scenes.parquet") as tmp_path:
-        scenes_frame.to_parquet(tmp_path, index=False)
+    atomic_write_parquet(out.scenes_table, scenes_frame)
     for index in failed:
         for phase in ("pre", "post"):
-            (out / "scenes" / f"{plans[index].scene.stem}_{phase}.jpg").unlink(missing_ok=True)
+            out.preview(plans[index].scene.stem, phase).unlink(missing_ok=True)
     report = {
         "config": asdict(config),
         "scenes_found": len(scenes),
@@ -477,5 +456,5 @@ def _ingest_into(
         "skipped_by_kind": dict(Counter(s.kind for s in skipped).most_common()),
         "skipped": [s.to_dict() for s in skipped],
     }
-    atomic_write_json(out / "ingest_report.json", report)
+    atomic_write_json(out.report, report)
     return report

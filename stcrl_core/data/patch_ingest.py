@@ -14,12 +14,11 @@ ingest; nothing usable at all raises :class:`IngestError`.
 
 from __future__ import annotations
 
-import fcntl
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,11 +26,13 @@ from PIL import Image, ImageDraw
 from rasterio.warp import transform as warp_transform
 
 from stcrl_core.data.inria import VAL_TILES, TileError, read_tile, scan_inria, tile_header
-from stcrl_core.data.patches import PatchStoreWriter, patch_grid, summarise
+from stcrl_core.data.patches import patch_grid, summarise
 from stcrl_core.data.xbd import SPLITS, LabelError, SkippedItem, parse_label, scan_xbd
 from stcrl_core.errors import IngestError, WorkspaceError
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.locks import exclusive_work
+from stcrl_core.workspace.patches import PatchStoreWriter, patch_report_path
 
 XBD_PATCH_SPLIT = {"train": "train", "tier3": "train", "test": "val", "hold": "val"}
 
@@ -55,17 +56,9 @@ class InriaIngestConfig:
             raise ValueError(f"patch must be at least 16 px, got {self.patch}")
 
 
-def _locked(ws: Workspace) -> IO[str]:
-    """An exclusive lock on the workspace's patch store (released when closed)."""
-    lock = open(ws.path / ".patches.lock", "w")  # noqa: SIM115 - held until closed
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        lock.close()
-        raise WorkspaceError(
-            f"another patch ingest is running in {ws.path}; wait for it to finish"
-        ) from exc
-    return lock
+def _locked(ws: Workspace) -> Any:
+    """One patch ingest at a time in a workspace (a second one fails at once)."""
+    return exclusive_work(ws.path, "patches", "patch ingest")
 
 
 def _centres_lonlat(
@@ -83,12 +76,7 @@ def _centres_lonlat(
 
 
 def _record_manifest(ws: Workspace, key: str, entry: dict[str, Any]) -> None:
-    manifest = ws.read_manifest()
-    ingests = dict(manifest.get("ingests", {}))
-    ingests.pop("patches-inria", None)
-    ingests.pop("patches-xbd", None)
-    ingests[key] = entry
-    ws.update_manifest(ingests=ingests)
+    ws.record_ingest(key, entry, replaces=("patches-inria", "patches-xbd"))
 
 
 def _summary_line(report: dict[str, Any], what: str, ws: Workspace) -> str:
@@ -96,10 +84,7 @@ def _summary_line(report: dict[str, Any], what: str, ws: Workspace) -> str:
     line = f"cut {report['patches']} patches of {report['patch']} px from {what} ({per_split})"
     if report["skipped"]:
         kinds = ", ".join(f"{v} {k}" for k, v in report["skipped_by_kind"].items())
-        line += (
-            f"; skipped {len(report['skipped'])} items ({kinds}); see "
-            f"{ws.path / 'patches' / 'report.json'}"
-        )
+        line += f"; skipped {len(report['skipped'])} items ({kinds}); see {patch_report_path(ws)}"
     return line
 
 
@@ -280,7 +265,7 @@ def patches_from_objects(
     root = str(root or xbd["config"]["root"])
     splits = tuple(xbd["config"].get("splits", SPLITS))
     scenes, skipped = scan_xbd(root, splits)
-    geo = pd.read_parquet(ws.objects_dir / "scenes.parquet").set_index("scene")
+    geo = ws.scenes().set_index("scene")
     plans = []
     for scene in scenes:
         try:

@@ -1,7 +1,7 @@
 """Label-budget experiments: every run x probe x budget x trial, scored on test + hold.
 
 ``run_budget_experiment`` draws the class-balanced trials of each budget
-(:func:`stcrl_core.eval.budget.draw_trials`), fits the probes of all trials of
+(:func:`stcrl_core.data.budget.draw_trials`), fits the probes of all trials of
 a budget at once (:mod:`stcrl_core.eval.probes`; fine-tuning and the
 supervised ResNet one network per trial), predicts every evaluation building
 and writes ``WS/experiments/<id>/``:
@@ -30,16 +30,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stcrl_core.atomic import atomic_write_json, replace_directory
-from stcrl_core.engine import read_run_config, resolve_device, run_dir
-from stcrl_core.eval.budget import draw_trials, training_and_eval_rows
+from stcrl_core.data.budget import draw_trials, training_and_eval_rows
+from stcrl_core.devices import resolve_device
 from stcrl_core.eval.features import FEATURE_MODES, run_features
 from stcrl_core.eval.location_prior import (
     combine_probabilities,
@@ -49,8 +47,17 @@ from stcrl_core.eval.location_prior import (
 from stcrl_core.eval.metrics import batched_confusion, batched_overall_f1, scores_from_confusion
 from stcrl_core.eval.probes import PROBES, PROBES_VERSION
 from stcrl_core.eval.report import curves_frame, plot_curves, results_frame, table_frame
+from stcrl_core.methods.config import read_run_config
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.embeddings import BUILDING_VIEWS, LOCATION_VIEW
+from stcrl_core.workspace.experiments import (
+    experiment_dir,
+    has_experiment,
+    read_experiment,
+    write_experiment,
+)
+from stcrl_core.workspace.runs import CHECKPOINT, run_files
 
 PROBE_KINDS = ("lr", "mlp", "finetune", "supervised")
 SCRATCH = "supervised-scratch"
@@ -121,13 +128,13 @@ def _fingerprint(path: Path) -> str:
 
 def experiment_id(config: BudgetConfig, workspace: Workspace) -> tuple[str, dict[str, Any]]:
     """Stable id of an experiment and the inputs it was computed from."""
-    inputs = {"buildings": _fingerprint(workspace.objects_dir / "buildings.parquet")}
+    inputs = {"buildings": _fingerprint(workspace.objects.buildings)}
     for spec in config.runs:
-        folder = run_dir(workspace, parse_run_spec(spec)[0])
-        names = ("checkpoint.pt", "embeddings_pre.npy", "embeddings_post.npy")
-        if parse_run_spec(spec)[1]:
-            names += ("embeddings_loc.npy",)
-        inputs[spec] = [_fingerprint(folder / name) for name in names if (folder / name).exists()]
+        run, with_location = parse_run_spec(spec)
+        files = run_files(workspace, run)
+        views = (*BUILDING_VIEWS, LOCATION_VIEW) if with_location else BUILDING_VIEWS
+        paths = [files.folder / CHECKPOINT, *(files.embeddings(v) for v in views)]
+        inputs[spec] = [_fingerprint(p) for p in paths if p.exists()]
     key = {k: v for k, v in asdict(config).items() if k != "device"}
     digest = hashlib.sha1(
         json.dumps(
@@ -159,14 +166,15 @@ def _records(
     ]
 
 
-def load_experiment(workspace: str | Path, exp_id: str) -> dict[str, Any]:
+def load_experiment(workspace: Workspace | str | Path, exp_id: str) -> dict[str, Any]:
     """A stored experiment: its config and records."""
-    folder = Workspace.open(workspace).path / "experiments" / exp_id
-    return json.loads((folder / "results.json").read_text())
+    return read_experiment(Workspace.of(workspace), exp_id)
 
 
 def run_budget_experiment(
-    config: BudgetConfig, workspace: str | Path, progress: ProgressCallback = no_progress
+    config: BudgetConfig,
+    workspace: Workspace | str | Path,
+    progress: ProgressCallback = no_progress,
 ) -> dict[str, Any]:
     """Run (or fetch the stored result of) a label-budget experiment.
 
@@ -177,11 +185,11 @@ def run_budget_experiment(
         BudgetError: If a budget cannot be filled (and ``cap`` is off).
         RunError: If a run or its embeddings are missing.
     """
-    ws = Workspace.open(workspace)
+    ws = Workspace.of(workspace)
     exp_id, inputs = experiment_id(config, ws)
-    folder = ws.path / "experiments" / exp_id
-    if (folder / "results.json").exists():
-        stored = json.loads((folder / "results.json").read_text())
+    folder = experiment_dir(ws, exp_id)
+    if has_experiment(ws, exp_id):
+        stored = read_experiment(ws, exp_id)
         return {
             "id": exp_id,
             "path": str(folder),
@@ -215,7 +223,7 @@ def run_budget_experiment(
         location_proba: dict[int, np.ndarray] = {}  # per budget, shared by the probes
         if frozen:
             rows = np.concatenate([train_rows, eval_rows])
-            feats = run_features(ws.path, run, config.features, rows)
+            feats = run_features(ws, run, config.features, rows)
             cand, x_eval = feats[: len(train_rows)], feats[len(train_rows) :]
         for probe in [p for p in config.probes if p != "supervised"]:
             for budget, draw in draws.items():
@@ -229,7 +237,7 @@ def run_budget_experiment(
                     if with_location:
                         if budget not in location_proba:
                             location_proba[budget] = location_probabilities(
-                                ws.path, run, train_rows[draw.indices], y_train, eval_rows,
+                                ws, run, train_rows[draw.indices], y_train, eval_rows,
                                 device=str(device), seed=config.seed,
                             )  # fmt: skip
                         proba = model.predict_proba(x_eval)
@@ -264,7 +272,7 @@ def run_budget_experiment(
             progress(done, total, f"supervised n={budget}")
             trials = [train_rows[i] for i in draw.indices]
             pred = finetune_predict(
-                ws.path,
+                ws,
                 None,
                 trials,
                 eval_rows,
@@ -278,9 +286,6 @@ def run_budget_experiment(
     progress(total, total, "writing results")
     frame = results_frame(records)
     curves = curves_frame(frame)
-    tmp = ws.path / "experiments" / f".{exp_id}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     result = {
         "id": exp_id,
         "config": asdict(config),
@@ -292,14 +297,12 @@ def run_budget_experiment(
         "curves": curves.to_dict(orient="records"),
         "records": records,
     }
-    atomic_write_json(tmp / "config.json", {**asdict(config), "inputs": inputs})
-    atomic_write_json(tmp / "results.json", result)
-    curves.to_csv(tmp / "curves.csv", index=False)
-    table_frame(frame, config.table_budgets or []).to_csv(tmp / "table.csv")
-    plot_curves(
-        curves, tmp / "curves.png", f"Damage F1 vs label budget ({config.features} features)"
-    )
-    replace_directory(tmp, folder)
+    title = f"Damage F1 vs label budget ({config.features} features)"
+    write_experiment(
+        ws, exp_id, {**asdict(config), "inputs": inputs}, result, curves,
+        table_frame(frame, config.table_budgets or []),
+        lambda path: plot_curves(curves, path, title),
+    )  # fmt: skip
     return {
         "id": exp_id,
         "path": str(folder),

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stcrl_core.embeddings import load_embeddings
+from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.embeddings import load_embeddings
 
 FEATURE_MODES = ("post", "pre+post", "post-pre", "pair-distance")
 
@@ -45,11 +46,12 @@ def combine_features(pre: np.ndarray, post: np.ndarray, mode: str) -> np.ndarray
 
 
 def run_features(
-    workspace: str | Path, run: str, mode: str, rows: np.ndarray | None = None
+    workspace: Workspace | str | Path, run: str, mode: str, rows: np.ndarray | None = None
 ) -> np.ndarray:
     """Features of ``mode`` for a run's buildings (all rows, or the given ones)."""
-    pre = load_embeddings(workspace, run, "pre")
-    post = load_embeddings(workspace, run, "post")
+    ws = Workspace.of(workspace)
+    pre = load_embeddings(ws, run, "pre")
+    post = load_embeddings(ws, run, "post")
     if rows is not None:
         pre, post = pre[rows], post[rows]
     return combine_features(pre, post, mode)

@@ -23,7 +23,9 @@ from torch import nn
 
 from stcrl_core.data.augment import AugmentConfig, augment, eval_transform
 from stcrl_core.data.datasets import BuildingCrops
-from stcrl_core.engine import epoch_generator, load_encoder, resolve_device
+from stcrl_core.devices import resolve_device
+from stcrl_core.engine import epoch_generator
+from stcrl_core.methods.checkpoints import load_encoder
 from stcrl_core.models.encoders import build_encoder, feature_dim
 from stcrl_core.models.heads import EncoderWithHead
 from stcrl_core.progress import ProgressCallback, no_progress
@@ -32,7 +34,9 @@ from stcrl_core.workspace import Workspace
 N_CLASSES = 4
 
 
-def _fresh_model(workspace: Path, run: str | None, arch: str, crop: int) -> tuple[nn.Module, int]:
+def _fresh_model(
+    workspace: Workspace, run: str | None, arch: str, crop: int
+) -> tuple[nn.Module, int]:
     if run is not None:
         encoder, config = load_encoder(workspace, run)
         arch, crop = config.arch, config.crop
@@ -74,13 +78,13 @@ def finetune_predict(
     Returns:
         ``(trials, len(eval_rows))`` predicted classes.
     """
-    ws = Workspace.open(workspace)
+    ws = Workspace.of(workspace)
     dev = resolve_device(device)
     data = BuildingCrops(ws, ("post",))
     preds = np.empty((len(trials), len(eval_rows)), dtype=np.int64)
     for t, rows in enumerate(trials):
         torch.manual_seed(seed * 1000 + t)
-        model, size = _fresh_model(ws.path, run, arch, crop)
+        model, size = _fresh_model(ws, run, arch, crop)
         model = model.to(dev).train()
         steps = epochs * max(1, math.ceil(len(rows) / batch_size))
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stcrl_core.embeddings import load_embeddings
 from stcrl_core.eval.probes import LogisticProbe
+from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.embeddings import LOCATION_VIEW, load_embeddings
 
 LOCATION_SUFFIX = "+loc"
 
@@ -57,7 +58,7 @@ def combine_probabilities(p_image: np.ndarray, p_location: np.ndarray) -> np.nda
 
 
 def location_probabilities(
-    workspace: str | Path,
+    workspace: Workspace | str | Path,
     run: str,
     train_rows: np.ndarray,
     y_train: np.ndarray,
@@ -79,7 +80,7 @@ def location_probabilities(
     Returns:
         ``(T, m, 4)`` class probabilities.
     """
-    loc = load_embeddings(workspace, run, "loc")
+    loc = load_embeddings(Workspace.of(workspace), run, LOCATION_VIEW)
     train_rows = np.atleast_2d(train_rows)
     x_train = np.asarray(loc[train_rows.ravel()], dtype=np.float32)
     x_train = x_train.reshape(*train_rows.shape, loc.shape[1])

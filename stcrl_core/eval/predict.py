@@ -17,17 +17,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stcrl_core.atomic import atomic_path, atomic_write_json
-from stcrl_core.engine import read_run_config, resolve_device
-from stcrl_core.eval.budget import draw_trials, training_and_eval_rows
+from stcrl_core.data.budget import draw_trials, training_and_eval_rows
+from stcrl_core.devices import resolve_device
 from stcrl_core.eval.features import run_features
 from stcrl_core.eval.metrics import overall_f1, per_class_scores
 from stcrl_core.eval.probes import PROBES
+from stcrl_core.methods.config import read_run_config
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.predictions import write_prediction
 
 
 def predict_damage(
-    workspace: str | Path,
+    workspace: Workspace | str | Path,
     run: str,
     probe: str = "lr",
     features: str = "pre+post",
@@ -42,7 +43,7 @@ def predict_damage(
     """
     if probe not in PROBES:
         raise ValueError(f"probe must be one of {', '.join(PROBES)}, got {probe!r}")
-    ws = Workspace.open(workspace)
+    ws = Workspace.of(workspace)
     read_run_config(ws, run)
     name = name or f"{run}-{probe}"
     table = ws.buildings()
@@ -52,7 +53,7 @@ def predict_damage(
     budget = 4 * int(counts.min())
     draw = draw_trials(damage[train_rows], budget, 1, seed)
     rows = train_rows[draw.indices[0]]
-    feats = run_features(ws.path, run, features)
+    feats = run_features(ws, run, features)
     model = PROBES[probe](device=str(resolve_device(device)), random_state=seed)
     model.fit(feats[rows], damage[rows])
     proba = model.predict_proba(feats)
@@ -63,10 +64,6 @@ def predict_damage(
     )  # fmt: skip
     for c in range(4):
         out[f"proba_{c}"] = proba[:, c].astype(np.float32)
-    folder = ws.path / "predictions"
-    folder.mkdir(exist_ok=True)
-    with atomic_path(folder / f"{name}.parquet") as tmp:
-        out.to_parquet(tmp, index=False)
     scores = per_class_scores(damage[eval_rows], pred[eval_rows])
     meta = {
         "name": name,
@@ -79,5 +76,5 @@ def predict_damage(
         "eval_overall_f1": overall_f1(damage[eval_rows], pred[eval_rows]),
         "eval_f1": scores["f1"].tolist(),
     }
-    atomic_write_json(folder / f"{name}.json", meta)
+    write_prediction(ws, name, out, meta)
     return meta

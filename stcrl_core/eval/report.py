@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from stcrl_core.atomic import atomic_path
 from stcrl_core.eval.metrics import DAMAGE_CLASS_NAMES
+from stcrl_core.workspace.atomic import atomic_path
 
 PROBE_LABELS = {"lr": "LR", "mlp": "MLP", "finetune": "fine-tuned", "supervised": "supervised"}
 

@@ -23,17 +23,20 @@ from typing import Any
 
 import numpy as np
 
-from stcrl_core.atomic import atomic_path, atomic_write_json
-from stcrl_core.embeddings import load_embeddings
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.embeddings import (
+    available_views,
+    load_embeddings,
+    view_rows,
+)
+from stcrl_core.workspace.projections import read_projection, write_projection
 
 METHODS = ("umap", "tsne", "pca")
 # loc: a CSP run's location embeddings of the buildings; patch: a triplet run's embeddings
 # of the segmentation patches; patchloc: a CSP run's location embeddings of the patches
 # (both with rows aligned with patches.parquet, not the buildings)
 VIEWS = ("pre", "post", "post-pre", "loc", "patch", "patchloc")
-PATCH_VIEWS = ("patch", "patchloc")
 # Bumped when the algorithm behind a method changes, so stored projections are redone.
 ALGORITHM_VERSION = 2
 PCA_DIMS = 50
@@ -51,39 +54,33 @@ def projection_key(run: str, view: str, method: str, params: dict[str, Any]) -> 
     return f"{run}-{view}-{method}-{digest}"
 
 
-def view_features(workspace: str | Path, run: str, view: str) -> np.ndarray:
+def view_features(workspace: Workspace | str | Path, run: str, view: str) -> np.ndarray:
     """The embedding of one view of every building (``post-pre``: the difference;
     ``loc``: a CSP run's location embeddings) or, for ``patch`` and ``patchloc``, of
     every patch."""
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+    ws = Workspace.of(workspace)
     if view == "post-pre":
-        return np.asarray(load_embeddings(workspace, run, "post")) - np.asarray(
-            load_embeddings(workspace, run, "pre")
+        return np.asarray(load_embeddings(ws, run, "post")) - np.asarray(
+            load_embeddings(ws, run, "pre")
         )
-    return np.asarray(load_embeddings(workspace, run, view))
+    return np.asarray(load_embeddings(ws, run, view))
 
 
-def projection_views(workspace: str | Path, run: str) -> list[str]:
+def projection_views(workspace: Workspace | str | Path, run: str) -> list[str]:
     """The views of a run that can be projected (``post-pre`` when it has both crops)."""
-    from stcrl_core.embeddings import available_views
-
-    have = available_views(workspace, run)
+    have = available_views(Workspace.of(workspace), run)
     views = [v for v in ("pre", "post") if v in have]
     if len(views) == 2:
         views.append("post-pre")
     return views + [v for v in have if v not in ("pre", "post")]
 
 
-def point_count(workspace: str | Path, view: str) -> int:
+def point_count(workspace: Workspace | str | Path, view: str) -> int:
     """How many points a projection of ``view`` has: patches for ``patch`` and ``patchloc``,
     else buildings."""
-    ws = Workspace.open(workspace)
-    if view in PATCH_VIEWS:
-        from stcrl_core.data.patches import load_patches
-
-        return len(load_patches(ws.path)[0])
-    return len(ws.buildings())
+    return view_rows(Workspace.of(workspace), "post" if view == "post-pre" else view)
 
 
 def reduce_dims(x: np.ndarray, dims: int = PCA_DIMS, seed: int = 0) -> np.ndarray:
@@ -209,7 +206,7 @@ def stored_projection_key(run: str, view: str, method: str, seed: int = 0, **par
 
 
 def stored_projection(
-    workspace: str | Path,
+    workspace: Workspace | str | Path,
     run: str,
     view: str = "post",
     method: str = "umap",
@@ -221,20 +218,17 @@ def stored_projection(
     A stored projection whose row count no longer matches the workspace (re-ingested)
     counts as missing.
     """
-    ws = Workspace.open(workspace)
+    ws = Workspace.of(workspace)
     key = stored_projection_key(run, view, method, seed, **params)
-    folder = ws.path / "projections"
-    path, meta_path = folder / f"{key}.npy", folder / f"{key}.json"
-    if not (path.exists() and meta_path.exists()):
+    found = read_projection(ws, key, point_count(ws, view))
+    if found is None:
         return None
-    coords = np.load(path)
-    if coords.shape[0] != point_count(ws.path, view):
-        return None
-    return coords, {**json.loads(meta_path.read_text()), "cached": True}
+    coords, meta = found
+    return coords, {**meta, "cached": True}
 
 
 def compute_projection(
-    workspace: str | Path,
+    workspace: Workspace | str | Path,
     run: str,
     view: str = "post",
     method: str = "umap",
@@ -261,12 +255,11 @@ def compute_projection(
     found = stored_projection(workspace, run, view, method, seed, **params)
     if found is not None:
         return found
-    ws = Workspace.open(workspace)
+    ws = Workspace.of(workspace)
     settings = _settings(run, view, method, seed, params)
     key = projection_key(run, view, method, settings)
-    folder = ws.path / "projections"
     progress(0, 3, f"loading the {view} embeddings of {run}")
-    features = view_features(ws.path, run, view)
+    features = view_features(ws, run, view)
     if method == "umap":
         progress(1, 3, "compiling UMAP (once per worker process)")
         warm_up()
@@ -274,10 +267,7 @@ def compute_projection(
     started = time.perf_counter()
     coords = project(features, method, seed, **params)
     seconds = time.perf_counter() - started
-    folder.mkdir(exist_ok=True)
-    with atomic_path(folder / f"{key}.npy") as tmp:
-        np.save(tmp, coords)
     meta = {"key": key, **settings, "rows": len(coords), "seconds": seconds}
-    atomic_write_json(folder / f"{key}.json", meta)
+    write_projection(ws, key, coords, meta)
     progress(3, 3, "done")
     return coords, {**meta, "cached": False}

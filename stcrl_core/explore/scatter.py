@@ -19,6 +19,7 @@ import pandas as pd
 
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.maps.damage import CLASS_COLORS
+from stcrl_core.workspace.rows import check_rows
 
 # Colour-by choices over the building table (a prediction, clusters and experts are added
 # when available).
@@ -65,10 +66,8 @@ def explorer_table(buildings: pd.DataFrame, predictions: pd.DataFrame | None) ->
     table = buildings[["uid", "event", "disaster_type", "split", "damage", "row"]].copy()
     table["true_class"] = table["damage"].map(DAMAGE_NAMES)
     if predictions is not None:
-        if len(predictions) != len(table):
-            raise ValueError(
-                f"prediction has {len(predictions)} rows but there are {len(table)} buildings"
-            )
+        check_rows("the prediction", len(predictions), len(table), "buildings",
+                   "re-run `stcrl predict`", ValueError)  # fmt: skip
         pred = predictions.set_index("row")["pred"].reindex(table["row"]).to_numpy()
         table["predicted_class"] = pd.Series(pred, index=table.index).map(DAMAGE_NAMES)
     return table.reset_index(drop=True)
@@ -233,3 +232,13 @@ def png_data_url(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def hover_columns(table: pd.DataFrame, patches: bool) -> dict[str, pd.Series]:
+    """The fields the scatter's hover label shows of a building (or a patch)."""
+    if patches:
+        return {"patch": table["patch_id"], "location": table["location"], "split": table["split"]}
+    hover = {"building": table["uid"], "class": table["true_class"], "event": table["event"]}
+    if "predicted_class" in table:
+        hover["predicted"] = table["predicted_class"]
+    return hover

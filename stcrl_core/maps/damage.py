@@ -8,7 +8,6 @@ there are very many.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,11 @@ import pandas as pd
 import shapely
 
 from stcrl_core.data.xbd import DAMAGE_NAMES
-from stcrl_core.errors import WorkspaceError
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.predictions import (
+    list_predictions as stored_predictions,
+)
+from stcrl_core.workspace.predictions import read_prediction, read_prediction_meta
 
 # xView2-style palette: no-damage green, minor yellow, major orange, destroyed red.
 CLASS_COLORS: dict[int, tuple[int, int, int]] = {
@@ -40,38 +42,29 @@ def auto_mode(n: int) -> str:
     return "points" if n <= POINT_LIMIT else "hexagons"
 
 
-def list_predictions(workspace: str | Path) -> list[str]:
+def list_predictions(workspace: Workspace | str | Path) -> list[str]:
     """Names of the stored damage predictions of a workspace."""
-    folder = Workspace.open(workspace).path / "predictions"
-    return sorted(p.stem for p in folder.glob("*.parquet")) if folder.exists() else []
+    return stored_predictions(Workspace.of(workspace))
 
 
-def load_map_table(workspace: str | Path, prediction: str | None) -> pd.DataFrame:
+def load_map_table(workspace: Workspace | str | Path, prediction: str | None) -> pd.DataFrame:
     """Buildings joined with a prediction (if any): the map's one source table.
 
     Columns: ``uid, event, split, scene, damage, lon, lat, wkt, row`` and, with
     a prediction, ``pred, confidence, proba_0 .. proba_3``.
     """
-    ws = Workspace.open(workspace)
+    ws = Workspace.of(workspace)
     cols = ["uid", "event", "disaster_type", "split", "scene", "damage", "lon", "lat", "wkt", "row"]
     table = ws.buildings()[cols]
     if prediction:
-        path = ws.path / "predictions" / f"{prediction}.parquet"
-        if not path.exists():
-            raise WorkspaceError(f"no prediction {prediction!r} in {ws.path}; run `stcrl predict`")
-        pred = pd.read_parquet(path).drop(columns=["uid"])
-        if len(pred) != len(table):
-            raise WorkspaceError(
-                f"{path} does not match the buildings (re-ingested?); re-run `stcrl predict`"
-            )
+        pred = read_prediction(ws, prediction).drop(columns=["uid"])
         table = table.merge(pred, on="row", how="left")
     return table
 
 
-def prediction_meta(workspace: str | Path, prediction: str) -> dict:
+def prediction_meta(workspace: Workspace | str | Path, prediction: str) -> dict:
     """The metadata (``<name>.json``) of a stored prediction."""
-    path = Workspace.open(workspace).path / "predictions" / f"{prediction}.json"
-    return json.loads(path.read_text())
+    return read_prediction_meta(Workspace.of(workspace), prediction)
 
 
 def colour_column(table: pd.DataFrame, color_by: str) -> np.ndarray:
@@ -181,3 +174,17 @@ def export_buildings(table: pd.DataFrame, fmt: str) -> bytes:
         out = Path(tmp) / "buildings.gpkg"
         gdf.to_file(out, driver="GPKG", layer="buildings")
         return out.read_bytes()
+
+
+def scenes_by_damage(table: pd.DataFrame, class_column: str = "damage") -> list[str]:
+    """Scene names, those with the most damaged buildings first (then the most buildings).
+
+    The scene view opens on the first: where there is most to see. ``class_column``
+    is ``damage`` (the labels) or ``pred`` (a model's predictions).
+    """
+    damaged = table[class_column].to_numpy() > 0
+    counts = pd.DataFrame({"scene": table["scene"], "damaged": damaged}).groupby("scene")
+    order = counts["damaged"].agg(["sum", "size"]).sort_values(
+        ["sum", "size"], ascending=False, kind="stable"
+    )
+    return order.index.tolist()

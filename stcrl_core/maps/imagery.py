@@ -34,11 +34,9 @@ def blank_map_style(background: str = "#e8e6e1") -> str:
     )
 
 
-def load_scenes(workspace: str | Path) -> pd.DataFrame:
+def load_scenes(workspace: Workspace | str | Path) -> pd.DataFrame:
     """``objects/scenes.parquet`` (empty frame for workspaces ingested before it existed)."""
-    ws = Workspace.open(workspace)
-    path = ws.objects_dir / "scenes.parquet"
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    return Workspace.of(workspace).scenes()
 
 
 def image_data_url(path: Path, side: int | None = None) -> str:
@@ -55,7 +53,7 @@ def image_data_url(path: Path, side: int | None = None) -> str:
 
 
 def basemap_records(
-    workspace: str | Path, phase: str, scenes: list[str] | None = None
+    workspace: Workspace | str | Path, phase: str, scenes: list[str] | None = None
 ) -> list[dict]:
     """One record per georeferenced scene: image data URL and its four corners.
 
@@ -64,8 +62,8 @@ def basemap_records(
     """
     if phase not in ("pre", "post"):
         raise ValueError(f"phase must be 'pre' or 'post', got {phase!r}")
-    ws = Workspace.open(workspace)
-    table = load_scenes(ws.path)
+    ws = Workspace.of(workspace)
+    table = ws.scenes()
     if table.empty:
         return []
     if scenes is not None:
@@ -77,7 +75,7 @@ def basemap_records(
             {
                 "scene": row.scene,
                 "image": image_data_url(
-                    ws.objects_dir / getattr(row, f"preview_{phase}"), BASEMAP_SIDE
+                    ws.objects.stored(getattr(row, f"preview_{phase}")), BASEMAP_SIDE
                 ),
                 "bounds": [
                     [row.lon_bl, row.lat_bl],

@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stcrl_core.atomic import atomic_path
-from stcrl_core.engine import RunError, resolve_device, run_dir
+from stcrl_core.devices import resolve_device
+from stcrl_core.errors import RunError
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.atomic import atomic_path
+from stcrl_core.workspace.runs import LOCATION_GRID, run_files, runs_with
 
-GRID_FILE = "location_grid.npz"
 MARGIN = 0.25  # share of an event's extent added on each side
 AUTO_CELLS = 64  # with no step given: the widest event area gets this many cells
 MAX_POINTS = 2_000_000
@@ -79,7 +80,7 @@ def principal_colours(emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_location_grid(
-    workspace: str | Path,
+    workspace: Workspace | str | Path,
     run: str,
     step: float | None = None,
     device: str = "auto",
@@ -102,10 +103,10 @@ def write_location_grid(
             scene patches has no event areas to cover).
         ValueError: If ``step`` is not positive or the grid would be too large.
     """
-    from stcrl_core.location_embeddings import encode_locations, load_location_encoder
+    from stcrl_core.methods.csp_embeddings import encode_locations, load_location_encoder
 
-    ws = Workspace.open(workspace)
-    encoder, config = load_location_encoder(ws.path, run, resolve_device(device))
+    ws = Workspace.of(workspace)
+    encoder, config = load_location_encoder(ws, run, resolve_device(device))
     if config.subject == "patches":
         raise RunError(patch_grid_refusal(run))
     boxes = event_boxes(ws.buildings())
@@ -138,7 +139,7 @@ def write_location_grid(
         explained.append(share)
         done += len(lonlat)
         progress(done, points, f"{event}: {nx} x {ny} points")
-    target = run_dir(ws, run) / GRID_FILE
+    target = run_files(ws, run).location_grid
     with atomic_path(target) as tmp, open(tmp, "wb") as fh:
         np.savez(
             fh,
@@ -155,14 +156,14 @@ def write_location_grid(
     return {"path": str(target), "points": points, "step": float(step), "events": len(boxes)}
 
 
-def load_location_grid(workspace: str | Path, run: str) -> dict[str, np.ndarray]:
+def load_location_grid(workspace: Workspace | str | Path, run: str) -> dict[str, np.ndarray]:
     """The stored grid of a run (see the module docstring for its arrays).
 
     Raises:
         RunError: If the run has no grid yet.
     """
-    ws = Workspace.open(workspace)
-    path = run_dir(ws, run) / GRID_FILE
+    ws = Workspace.of(workspace)
+    path = run_files(ws, run).location_grid
     if not path.exists():
         raise RunError(
             f"run {run!r} has no location grid yet; run "
@@ -172,12 +173,9 @@ def load_location_grid(workspace: str | Path, run: str) -> dict[str, np.ndarray]
         return {k: data[k] for k in data.files}
 
 
-def runs_with_location_grid(workspace: str | Path) -> list[str]:
+def runs_with_location_grid(workspace: Workspace | str | Path) -> list[str]:
     """Names of the runs of a workspace that have a stored location grid."""
-    ws = Workspace.open(workspace)
-    if not ws.runs_dir.exists():
-        return []
-    return sorted(p.parent.name for p in ws.runs_dir.glob(f"*/{GRID_FILE}"))
+    return runs_with(Workspace.of(workspace), LOCATION_GRID)
 
 
 def _png_data_url(rgb: np.ndarray) -> str:

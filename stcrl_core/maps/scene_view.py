@@ -11,7 +11,7 @@ import shapely
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.maps.damage import CLASS_COLORS
 from stcrl_core.maps.folium_offline import make_offline, offline_map
-from stcrl_core.maps.imagery import image_data_url, load_scenes
+from stcrl_core.maps.imagery import image_data_url
 from stcrl_core.workspace import Workspace
 
 
@@ -39,7 +39,7 @@ def scene_geojson(buildings: pd.DataFrame) -> dict:
 
 
 def scene_map(
-    workspace: str | Path,
+    workspace: Workspace | str | Path,
     scene: str,
     prediction: str | None,
     table: pd.DataFrame,
@@ -54,8 +54,8 @@ def scene_map(
         table: The map table (``stcrl_core.maps.damage.load_map_table``).
         phase: Which image to show, ``pre`` or ``post``.
     """
-    ws = Workspace.open(workspace)
-    scenes = load_scenes(ws.path).set_index("scene")
+    ws = Workspace.of(workspace)
+    scenes = ws.scenes().set_index("scene")
     row = scenes.loc[scene]
     lats = [row.lat_tl, row.lat_tr, row.lat_br, row.lat_bl]
     lons = [row.lon_tl, row.lon_tr, row.lon_br, row.lon_bl]
@@ -64,7 +64,7 @@ def scene_map(
         location=[sum(lats) / 4, sum(lons) / 4], zoom_start=17, max_zoom=22, control_scale=True
     )
     folium.raster_layers.ImageOverlay(
-        image=image_data_url(ws.objects_dir / row[f"preview_{phase}"]), bounds=bounds, opacity=1.0
+        image=image_data_url(ws.objects.stored(row[f"preview_{phase}"])), bounds=bounds, opacity=1.0
     ).add_to(fmap)
     buildings = table[table["scene"] == scene]
     folium.GeoJson(
@@ -81,3 +81,4 @@ def scene_map(
     ).add_to(fmap)
     fmap.fit_bounds(bounds)
     return make_offline(fmap)
+

@@ -21,6 +21,7 @@ patch centres of ``patches.parquet``, and it trains on the ``train`` patches
 (``config.subject`` and ``config.image_dim`` are filled in when it starts).
 
 Location branch: :class:`stcrl_core.models.location.LocationEncoder`.
+Embeddings of a trained run: :mod:`stcrl_core.methods.csp_embeddings`.
 Buildings: trains on every train and tier3 building (labels are not used). Adam.
 Under ``torchrun`` the in-batch and SimCSE keys are gathered from every
 process, so negatives come from the whole global batch.
@@ -28,7 +29,8 @@ process, so negatives come from the whole global batch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,24 +39,30 @@ import torch.nn.functional as F
 from torch import nn
 
 from stcrl_core.data.augment import AugmentConfig, augment
+from stcrl_core.data.budget import TRAIN_SPLITS
 from stcrl_core.data.datasets import BuildingCrops
-from stcrl_core.data.patch_locations import PatchLocations
-from stcrl_core.eval.budget import TRAIN_SPLITS
+from stcrl_core.errors import RunError
 from stcrl_core.methods.csp_losses import (
     distributed_in_batch_loss,
     distributed_simcse_loss,
     random_location_loss,
     uniform_sphere_locations,
 )
+from stcrl_core.methods.csp_patches import PatchLocations
+from stcrl_core.methods.registry import ConfigField, MethodSpec
 from stcrl_core.methods.stcrl import epoch_batches
 from stcrl_core.models.encoders import build_encoder, feature_dim
-from stcrl_core.models.location import LocationEncoder, check_lonlat
+from stcrl_core.models.location import ENCODINGS, LocationEncoder, check_lonlat
+from stcrl_core.workspace.embeddings import load_embeddings
+from stcrl_core.workspace.runs import read_run_config_dict
 
 if TYPE_CHECKING:
-    from stcrl_core.pretrain_config import PretrainConfig
+    from stcrl_core.methods.config import PretrainConfig
+    from stcrl_core.progress import ProgressCallback
     from stcrl_core.workspace import Workspace
 
 EMBED_DIM = 256
+SUBJECTS = ("buildings", "patches")  # what a CSP run pairs with locations
 
 
 def location_encoder_from_config(config: PretrainConfig) -> LocationEncoder:
@@ -134,24 +142,22 @@ class CSPTask:
             RunError: If the image run or its embeddings are missing, or its
                 feature size does not fit ``config.arch`` (or ``config.image_dim``).
         """
-        from stcrl_core.embeddings import load_embeddings
-        from stcrl_core.engine import RunError, read_run_config
-
-        image_config = read_run_config(workspace, config.image_run) if config.image_run else None
-        on_patches = image_config is not None and image_config.method == "triplet"
+        image_config = (
+            read_run_config_dict(workspace, config.image_run) if config.image_run else None
+        )
+        image_method = image_config["method"] if image_config else "-"
+        on_patches = image_method == "triplet"
         if config.subject == "patches" and not on_patches:
             raise RunError(
                 f"a CSP run on patches needs a triplet run's patch embeddings, but run "
-                f"{config.image_run!r} is a {image_config.method if image_config else '-'} run; "
+                f"{config.image_run!r} is a {image_method} run; "
                 f"pass --image-run TRIPLET_RUN"
             )
         if on_patches:
-            from stcrl_core.methods.triplet import load_patch_embeddings
-
             config.subject = "patches"
             self.patches = PatchLocations(workspace)
             self.lonlat = torch.from_numpy(self.patches.lonlat)
-            self.features = load_patch_embeddings(workspace.path, config.image_run)
+            self.features = load_embeddings(workspace, config.image_run, "patch")
             dim = int(self.features.shape[1])
             if config.image_dim is None:
                 config.image_dim = dim
@@ -164,15 +170,15 @@ class CSPTask:
             return
         table = workspace.buildings()
         lonlat = table[["lon", "lat"]].to_numpy(dtype=np.float64, copy=True)
-        check_lonlat(lonlat, str(workspace.objects_dir / "buildings.parquet"))
+        check_lonlat(lonlat, str(workspace.objects.buildings))
         self.lonlat = torch.from_numpy(lonlat)
         if image_config is not None:
-            self.features = load_embeddings(workspace.path, config.image_run, "post")
+            self.features = load_embeddings(workspace, config.image_run, "post")
             if self.features.shape[1] != feature_dim(config.arch):
                 raise RunError(
                     f"run {config.image_run!r} has {self.features.shape[1]}-d features "
-                    f"({image_config.arch}) but this CSP run was set up for {config.arch}; "
-                    f"pass --arch {image_config.arch}"
+                    f"({image_config['arch']}) but this CSP run was set up for {config.arch}; "
+                    f"pass --arch {image_config['arch']}"
                 )
             self.views = ()
         else:
@@ -248,3 +254,131 @@ class CSPTask:
             "pos_sim": float(pos.mean()),
         }
         return loss, stats
+
+
+def check_config(config: PretrainConfig) -> None:
+    """Refuse CSP settings that cannot train.
+
+    Raises:
+        ValueError: For an unknown encoder or subject, a run on patches without an
+            image run, a run that is its own image run, or counts below 1.
+    """
+    if config.location_encoder not in ENCODINGS:
+        raise ValueError(
+            f"unknown location encoder {config.location_encoder!r}; choose from "
+            f"{', '.join(ENCODINGS)}"
+        )
+    if config.subject not in (None, *SUBJECTS):
+        raise ValueError(
+            f"unknown CSP subject {config.subject!r}; choose from {', '.join(SUBJECTS)}"
+        )
+    if config.subject == "patches" and not config.image_run:
+        raise ValueError(
+            "a CSP run on patches trains on a triplet run's patch embeddings; "
+            "pass --image-run TRIPLET_RUN"
+        )
+    if config.image_run == config.run:
+        raise ValueError(f"a CSP run cannot use itself ({config.run!r}) as --image-run")
+    if config.csp_random_locations < 1 or config.frequencies < 1:
+        raise ValueError(
+            f"need csp_random_locations >= 1 and frequencies >= 1; got "
+            f"{config.csp_random_locations}, {config.frequencies}"
+        )
+
+
+def image_run_defaults(workspace: Workspace, given: Mapping[str, Any]) -> dict[str, Any]:
+    """A CSP run on another run's frozen features takes that run's architecture."""
+    if not given.get("image_run"):
+        return {}
+    return {"arch": read_run_config_dict(workspace, given["image_run"])["arch"]}
+
+
+def _embed(
+    ws: Workspace,
+    run: str,
+    config: PretrainConfig,
+    batch_size: int,
+    device: str,
+    progress: ProgressCallback,
+) -> dict[str, Any]:
+    from stcrl_core.methods.csp_embeddings import embed_csp_run
+
+    return embed_csp_run(ws, run, config, batch_size, device, progress)
+
+
+def _temperature(name: str, what: str) -> ConfigField:
+    return ConfigField(f"csp_temperature_{name}", float, 0.1, f"temperature of the {what} loss",
+                       flag=f"--temperature-{name}")  # fmt: skip
+
+
+METHODS = (
+    MethodSpec(
+        name="csp",
+        summary="contrastive spatial pretraining of a location encoder with the images",
+        task=CSPTask,
+        embed=_embed,
+        fields=(
+            ConfigField(
+                "image_run",
+                str,
+                None,
+                "train on this run's frozen features (needs embed); a "
+                "triplet run's patch embeddings make a CSP run on the scene patches (their "
+                "centres' lon/lat)",
+                optional=True,
+            ),
+            ConfigField(
+                "subject",
+                str,
+                None,
+                "what the run pairs with locations (default: "
+                "buildings, or patches with a triplet image run)",
+                choices=SUBJECTS,
+                optional=True,
+            ),
+            ConfigField(
+                "image_dim",
+                int,
+                None,
+                "size of the frozen image features (from the image run)",
+                optional=True,
+                derived=True,
+            ),
+            ConfigField(
+                "location_encoder",
+                str,
+                "grid",
+                "position encoding of lon/lat (grid: Space2Vec)",
+                choices=ENCODINGS,
+            ),
+            ConfigField("frequencies", int, 32, "scales of the location encoding"),
+            ConfigField("min_radius", float, 0.1, "finest scale in degrees"),
+            ConfigField("max_radius", float, 360.0, "coarsest scale in degrees"),
+            ConfigField("location_dropout", float, 0.5, "location MLP dropout"),
+            _temperature("batch", "in-batch image-location"),
+            _temperature("random", "random-location"),
+            _temperature("simcse", "SimCSE location-location"),
+            ConfigField(
+                "csp_weight_random",
+                float,
+                1.0,
+                "random-location loss weight",
+                flag="--weight-random",
+            ),
+            ConfigField(
+                "csp_weight_simcse", float, 1.0, "SimCSE loss weight", flag="--weight-simcse"
+            ),
+            ConfigField(
+                "csp_random_locations",
+                int,
+                1,
+                "random negatives per image",
+                flag="--random-locations",
+            ),
+        ),
+        defaults={"lr": 1e-3},  # Adam, as the public CSP code
+        derive_defaults=image_run_defaults,
+        check=check_config,
+        rank=4,
+    ),
+)

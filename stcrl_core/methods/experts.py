@@ -35,27 +35,39 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stcrl_core.atomic import atomic_path, atomic_write_json, replace_directory
-from stcrl_core.data.patches import load_patches, patches_dir
-from stcrl_core.engine import resolve_device, run_dir
-from stcrl_core.errors import StcrlError
-from stcrl_core.methods.routing import ExpertRouter
+from stcrl_core.devices import resolve_device
+from stcrl_core.methods.routing import SETUPS, ExpertRouter
 from stcrl_core.methods.segmentation import (
     SegmentationCounts,
     epochs_for,
     predict_probabilities,
     train_segmenter,
 )
-from stcrl_core.methods.triplet import load_patch_embeddings
 from stcrl_core.models.unet import UNET_ARCHS, UNet
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
-
-SETUPS = ("routed experts", "single network", "random expert")
-
-
-class ExpertsError(StcrlError):
-    """An experts run cannot be started or loaded as asked."""
+from stcrl_core.workspace.atomic import (
+    atomic_directory,
+    atomic_path,
+    atomic_save_npy,
+    atomic_write_json,
+    atomic_write_parquet,
+)
+from stcrl_core.workspace.embeddings import PATCH_VIEW, load_embeddings
+from stcrl_core.workspace.experts import (
+    ASSIGNMENTS,
+    CENTROIDS,
+    CONFIG,
+    METRICS,
+    SINGLE,
+    TABLE,
+    ExpertsError,
+    expert_file,
+    experts_run_dir,
+    find_single_network,
+)
+from stcrl_core.workspace.patches import load_patches, patch_table_path
+from stcrl_core.workspace.runs import run_files
 
 
 @dataclass
@@ -114,8 +126,8 @@ def _fingerprint(path: Path) -> str:
 def experts_id(config: ExpertsConfig, ws: Workspace) -> tuple[str, str]:
     """Ids of an experts run and of its single network (which does not depend on k)."""
     inputs = {
-        "patches": _fingerprint(patches_dir(ws) / "patches.parquet"),
-        "embeddings": _fingerprint(run_dir(ws, config.embedding) / "embeddings_patch.npy"),
+        "patches": _fingerprint(patch_table_path(ws)),
+        "embeddings": _fingerprint(run_files(ws, config.embedding).embeddings(PATCH_VIEW)),
     }
     key = {k: v for k, v in asdict(config).items() if k != "device"}
 
@@ -128,26 +140,15 @@ def experts_id(config: ExpertsConfig, ws: Workspace) -> tuple[str, str]:
     )
 
 
-def experts_dir(workspace: Workspace) -> Path:
-    """Folder of all experts runs."""
-    return workspace.path / "experts"
-
-
 def _save_state(model: torch.nn.Module, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
 
 
-def _find_single(ws: Workspace, single_id: str) -> Path | None:
-    for config_path in sorted(experts_dir(ws).glob("*/config.json")):
-        stored = json.loads(config_path.read_text())
-        if stored.get("single_id") == single_id and (config_path.parent / "single.pt").exists():
-            return config_path.parent / "single.pt"
-    return None
-
-
 def run_experts(
-    config: ExpertsConfig, workspace: str | Path, progress: ProgressCallback = no_progress
+    config: ExpertsConfig,
+    workspace: Workspace | str | Path,
+    progress: ProgressCallback = no_progress,
 ) -> dict[str, Any]:
     """Cluster the embeddings, train the experts and the single network, score the set-ups.
 
@@ -163,13 +164,13 @@ def run_experts(
         PatchStoreError, RunError: If the patches or embeddings are missing.
         ExpertsError: If there are too few training or validation patches.
     """
-    ws = Workspace.open(workspace)
-    table, images, masks = load_patches(ws.path)
-    embeddings = load_patch_embeddings(ws.path, config.embedding)
+    ws = Workspace.of(workspace)
+    table, images, masks = load_patches(ws)
+    embeddings = load_embeddings(ws, config.embedding, PATCH_VIEW)
     exp_id, single_id = experts_id(config, ws)
-    out = experts_dir(ws) / exp_id
-    if (out / "metrics.json").exists():
-        return {**json.loads((out / "metrics.json").read_text()), "cached": True}
+    out = experts_run_dir(ws, exp_id)
+    if (out / METRICS).exists():
+        return {**json.loads((out / METRICS).read_text()), "cached": True}
     train = np.flatnonzero((table["split"] == "train").to_numpy())
     val = np.flatnonzero((table["split"] == "val").to_numpy())
     if len(train) < config.k or len(val) == 0:
@@ -184,7 +185,7 @@ def run_experts(
     expert = distances.argmin(1)
     cluster = expert.copy()
     cluster[train] = router.labels_
-    reuse = _find_single(ws, single_id)
+    reuse = find_single_network(ws, single_id)
     sizes = [int((cluster[train] == c).sum()) for c in range(config.k)] + [len(train)]
     epochs = [epochs_for(n, config.epochs, config.batch_size, config.min_steps) for n in sizes]
     steps = [-(-n // config.batch_size) * e for n, e in zip(sizes, epochs, strict=True)]
@@ -199,12 +200,7 @@ def run_experts(
 
         return report
 
-    experts_dir(ws).mkdir(parents=True, exist_ok=True)
-    for stale in experts_dir(ws).glob(f".{exp_id}-tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = experts_dir(ws) / f".{exp_id}-tmp-{time.time_ns()}"
-    tmp.mkdir()
-    try:
+    with atomic_directory(out) as tmp:
         settings = dict(arch=config.arch, epochs=config.epochs, batch_size=config.batch_size,
                         lr=config.lr, weight_decay=config.weight_decay, alpha=config.alpha,
                         device=device, weights=config.weights,
@@ -217,11 +213,11 @@ def run_experts(
                 on_step=on_step(f"expert {c + 1}/{config.k}"), **settings,
             )  # fmt: skip
             done_before[0] += steps[c]
-            _save_state(models[c], tmp / f"expert_{c}.pt")
+            _save_state(models[c], tmp / expert_file(c))
         if reuse is not None:
-            shutil.copyfile(reuse, tmp / "single.pt")
+            shutil.copyfile(reuse, tmp / SINGLE)
             single = UNet(config.arch, 1).to(device).eval()
-            single.load_state_dict(torch.load(tmp / "single.pt", weights_only=True))
+            single.load_state_dict(torch.load(tmp / SINGLE, weights_only=True))
             single_losses: list[float] | None = None
         else:
             single, single_losses = train_segmenter(
@@ -229,7 +225,7 @@ def run_experts(
                 **settings,
             )  # fmt: skip
             done_before[0] += steps[-1]
-            _save_state(single, tmp / "single.pt")
+            _save_state(single, tmp / SINGLE)
         metrics = _evaluate(config, table, images, masks, val, expert, models, single, device,
                             lambda d, m: progress(done_before[0] + d, total, m))  # fmt: skip
         metrics.update(
@@ -246,22 +242,17 @@ def run_experts(
             device=str(device),
             seconds=time.perf_counter() - started,
         )
-        with atomic_path(tmp / "centroids.npy") as path:
-            np.save(path, router.centroids_)
+        atomic_save_npy(tmp / CENTROIDS, router.centroids_)
         assignments = pd.DataFrame({"row": table["row"].to_numpy(), "cluster": cluster,
                                     "expert": expert})  # fmt: skip
         for c in range(config.k):
             assignments[f"dist_{c}"] = distances[:, c]
-        with atomic_path(tmp / "assignments.parquet") as path:
-            assignments.to_parquet(path, index=False)
-        with atomic_path(tmp / "table.csv") as path:
+        atomic_write_parquet(tmp / ASSIGNMENTS, assignments)
+        with atomic_path(tmp / TABLE) as path:
             results_table(metrics).to_csv(path)
-        atomic_write_json(tmp / "config.json", {**asdict(config), "id": exp_id,
-                                                 "single_id": single_id})  # fmt: skip
-        atomic_write_json(tmp / "metrics.json", metrics)
-        replace_directory(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        atomic_write_json(tmp / CONFIG, {**asdict(config), "id": exp_id,
+                                         "single_id": single_id})  # fmt: skip
+        atomic_write_json(tmp / METRICS, metrics)
     progress(total, total, "done")
     return {**metrics, "cached": False}
 
@@ -340,75 +331,3 @@ def results_table(metrics: dict[str, Any]) -> pd.DataFrame:
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "setup"
     return frame
-
-
-def list_experts(workspace: str | Path) -> pd.DataFrame:
-    """Every finished experts run of a workspace: id, embedding run, k, arch, overall IoU."""
-    ws = Workspace.open(workspace)
-    rows = []
-    for path in sorted(experts_dir(ws).glob("*/metrics.json")):
-        metrics = json.loads(path.read_text())
-        config = json.loads((path.parent / "config.json").read_text())
-        overall = {s: metrics["setups"][s]["Overall"]["iou"] for s in SETUPS}
-        rows.append({"id": config["id"], "embedding": config["embedding"], "k": config["k"],
-                     "arch": config["arch"], "epochs": config["epochs"],
-                     **{f"{s} IoU": round(100 * v, 2) for s, v in overall.items()},
-                     "mtime": path.stat().st_mtime})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def load_experts(
-    workspace: str | Path, exp_id: str, device: str | torch.device = "cpu"
-) -> tuple[dict[str, Any], ExpertRouter, dict[int, UNet], UNet]:
-    """A finished experts run: its config, router, experts and single network (eval mode).
-
-    Raises:
-        ExpertsError: If the run does not exist.
-    """
-    ws = Workspace.open(workspace)
-    folder = experts_dir(ws) / exp_id
-    if not (folder / "metrics.json").exists():
-        raise ExpertsError(
-            f"no experts run {exp_id!r} in {ws.path}; train one with "
-            f"`stcrl experts --workspace {ws.path} --embedding RUN`"
-        )
-    config = json.loads((folder / "config.json").read_text())
-    router = ExpertRouter(config["k"], config["seed"])
-    router.centroids_ = np.load(folder / "centroids.npy")
-    models = {}
-    for c in range(config["k"]):
-        models[c] = _load_unet(folder / f"expert_{c}.pt", config["arch"], device)
-    return config, router, models, _load_unet(folder / "single.pt", config["arch"], device)
-
-
-def _load_unet(path: Path, arch: str, device: str | torch.device) -> UNet:
-    model = UNet(arch, 1)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.to(device).eval()
-
-
-def route_and_segment(
-    encoder: torch.nn.Module,
-    router: ExpertRouter,
-    models: dict[int, UNet],
-    single: UNet,
-    image: np.ndarray,
-    device: str | torch.device = "cpu",
-) -> dict[str, Any]:
-    """Route one ``P x P x 3`` uint8 patch to its expert and segment it.
-
-    Returns:
-        ``{"expert", "distances" (k,), "routed" (P, P) probabilities, "single"}``.
-    """
-    from stcrl_core.methods.triplet import embed_images
-
-    dev = torch.device(device)
-    batch = np.asarray(image, dtype=np.uint8)[None]
-    distances = router.transform(embed_images(encoder, batch, dev))[0]
-    chosen = int(distances.argmin())
-    return {
-        "expert": chosen,
-        "distances": distances,
-        "routed": predict_probabilities(models[chosen], batch, dev)[0],
-        "single": predict_probabilities(single, batch, dev)[0],
-    }

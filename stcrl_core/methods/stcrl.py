@@ -16,7 +16,7 @@ single denominator holding its positive pair and all four cross-building pairs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,14 +25,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from stcrl_core.data.augment import AugmentConfig, augment
+from stcrl_core.data.budget import TRAIN_SPLITS
 from stcrl_core.data.datasets import cut_batches
-from stcrl_core.eval.budget import TRAIN_SPLITS
+from stcrl_core.methods.crop_features import embed_building_crops
 from stcrl_core.methods.gather import gather_with_grad
+from stcrl_core.methods.registry import ConfigField, MethodSpec
 from stcrl_core.models.encoders import build_encoder, feature_dim
 from stcrl_core.models.heads import EncoderWithHead, ProjectionHead
 
 if TYPE_CHECKING:
-    from stcrl_core.pretrain_config import PretrainConfig
+    from stcrl_core.methods.config import PretrainConfig
 
 VARIANTS = ("stcrl", "simclr")
 
@@ -247,3 +249,27 @@ class ContrastiveTask:
                 "emb_std": float(u_pre.std(0).mean()),
             }
         return loss, stats
+
+
+TEMPERATURE = ConfigField("temperature", float, 0.1, "contrastive temperature")
+
+
+def _contrastive(name: str, summary: str, variant: str, rank: int, **fixed: Any) -> MethodSpec:
+    """A method trained (or, ``epochs=0``, left untrained) by :class:`ContrastiveTask`."""
+    return MethodSpec(
+        name=name,
+        summary=summary,
+        task=lambda: ContrastiveTask(variant),
+        embed=embed_building_crops,
+        fields=(TEMPERATURE,),
+        fixed=fixed,
+        rank=rank,
+    )
+
+
+METHODS = (
+    _contrastive("stcrl", "the paper's loss: pre/post crops of a building are the positive pair",
+                 "stcrl", 0),
+    _contrastive("simclr", "NT-Xent on the same pairs", "simclr", 1),
+    _contrastive("random", "the encoder untrained (0 epochs)", "stcrl", 2, epochs=0),
+)  # fmt: skip

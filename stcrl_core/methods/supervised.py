@@ -19,13 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from stcrl_core.data.augment import AugmentConfig, augment
+from stcrl_core.data.budget import draw_trials, training_and_eval_rows
 from stcrl_core.data.datasets import cut_batches
-from stcrl_core.eval.budget import draw_trials, training_and_eval_rows
+from stcrl_core.methods.crop_features import embed_building_crops
+from stcrl_core.methods.registry import ConfigField, MethodSpec
 from stcrl_core.models.encoders import build_encoder, feature_dim
 from stcrl_core.models.heads import EncoderWithHead
 
 if TYPE_CHECKING:
-    from stcrl_core.pretrain_config import PretrainConfig
+    from stcrl_core.methods.config import PretrainConfig
 
 N_CLASSES = 4
 
@@ -78,3 +80,23 @@ class SupervisedTask:
         loss = F.cross_entropy(logits, batch["damage"])
         accuracy = float((logits.argmax(1) == batch["damage"]).float().mean())
         return loss, {"accuracy": accuracy}
+
+
+METHODS = (
+    MethodSpec(
+        name="supervised",
+        summary="trained from scratch on damage labels",
+        task=SupervisedTask,
+        embed=embed_building_crops,
+        fields=(
+            ConfigField(
+                "labels",
+                int,
+                None,
+                "train on a class-balanced subset of N labels (default: all)",
+                optional=True,
+            ),
+        ),
+        rank=3,
+    ),
+)

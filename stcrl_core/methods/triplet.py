@@ -27,7 +27,6 @@ hold the image.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +39,8 @@ from torch import nn
 from stcrl_core.data.augment import normalise, to_float
 from stcrl_core.data.datasets import cut_batches
 from stcrl_core.data.patches import PatchImages
+from stcrl_core.devices import resolve_device
+from stcrl_core.methods.registry import ConfigField, MethodSpec
 from stcrl_core.methods.triplet_loss import (
     cosine_distances,
     distributed_triplet_margin_loss,
@@ -47,15 +48,19 @@ from stcrl_core.methods.triplet_loss import (
 from stcrl_core.models.unet import ResNetTrunk, UNetDecoder
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.atomic import atomic_memmap
+from stcrl_core.workspace.embeddings import PATCH_VIEW, load_embeddings
+from stcrl_core.workspace.patches import load_patches
+from stcrl_core.workspace.runs import run_files
 
 if TYPE_CHECKING:
-    from stcrl_core.pretrain_config import PretrainConfig
+    from stcrl_core.methods.config import PretrainConfig
 
 POOL_GRID = 3
 
 
-class LocationEncoder(nn.Module):
-    """Images -> location embedding: the ResNet trunk and the embedding branch.
+class PatchEncoder(nn.Module):
+    """Image patches -> location-specific embedding: the ResNet trunk and the embedding branch.
 
     Args:
         arch: Encoder architecture (ResNet-34 in the paper).
@@ -92,7 +97,7 @@ class TripletNet(nn.Module):
         self, arch: str = "resnet34", embedding_dim: int = 2048, weights: str | None = None
     ) -> None:
         super().__init__()
-        self.encoder = LocationEncoder(arch, embedding_dim, weights)
+        self.encoder = PatchEncoder(arch, embedding_dim, weights)
         self.decoder = UNetDecoder(self.encoder.trunk.channels, out_channels=3, skips=False)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,13 +194,14 @@ def poly_factor(step: int, total_steps: int, power: float = 0.9) -> float:
 
 
 def embed_patches(
-    workspace: str | Path,
+    ws: Workspace,
     run: str,
+    config: PretrainConfig,
     batch_size: int = 64,
     device: str = "auto",
     progress: ProgressCallback = no_progress,
 ) -> dict[str, Any]:
-    """Write the location embedding of every patch: ``WS/runs/<run>/embeddings_patch.npy``.
+    """The triplet embed hook: the location embedding of every patch, ``embeddings_patch.npy``.
 
     Row i is the patch with ``row == i`` (float32, N x embedding_dim), written
     through a memory map into a temporary file and moved into place when done.
@@ -203,38 +209,26 @@ def embed_patches(
     Returns:
         ``{"rows": N, "dim": D, "run": run, "files": ["embeddings_patch.npy"], "kind": "patch"}``.
     """
-    from stcrl_core.atomic import atomic_path, atomic_write_json
-    from stcrl_core.data.patches import load_patches
-    from stcrl_core.engine import load_encoder, resolve_device, run_dir
+    from stcrl_core.methods.checkpoints import load_encoder  # builds on the registry
 
-    ws = Workspace.open(workspace)
     dev = resolve_device(device)
-    encoder, config = load_encoder(ws.path, run, dev)
+    encoder, config = load_encoder(ws, run, dev)
     if dev.type == "cuda":
         encoder = encoder.to(memory_format=torch.channels_last)
-    _, images, _ = load_patches(ws.path)
+    _, images, _ = load_patches(ws)
     n = len(images)
-    out = run_dir(ws, run)
-    target = out / "embeddings_patch.npy"
-    with atomic_path(target) as tmp:
-        arr = np.lib.format.open_memmap(
-            tmp, mode="w+", dtype=np.float32, shape=(n, config.embedding_dim)
-        )
-        arr[:] = 0
+    target = run_files(ws, run).embeddings(PATCH_VIEW)
+    with atomic_memmap(target, (n, config.embedding_dim)) as arr:
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             arr[start:stop] = embed_images(encoder, np.asarray(images[start:stop]), dev)
             progress(stop, n, f"patches {stop}/{n}")
-        arr.flush()
-        del arr
-    info = {"rows": n, "dim": config.embedding_dim, "run": run,
-            "files": [os.path.basename(target)], "kind": "patch"}  # fmt: skip
-    atomic_write_json(out / "embeddings.json", info)
-    return info
+    return {"rows": n, "dim": config.embedding_dim, "run": run, "files": [target.name],
+            "kind": "patch"}  # fmt: skip
 
 
 def embed_images(encoder: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
-    """Embeddings ``(B, D)`` float32 of ``(B, P, P, 3)`` uint8 patches with a location encoder."""
+    """Embeddings ``(B, D)`` float32 of ``(B, P, P, 3)`` uint8 patches with a patch encoder."""
     x = patch_input(torch.from_numpy(np.array(images, dtype=np.uint8)).to(device))
     if device.type == "cuda":
         x = x.contiguous(memory_format=torch.channels_last)
@@ -247,33 +241,9 @@ def embed_images(encoder: nn.Module, images: np.ndarray, device: torch.device) -
         return encoder(x).float().cpu().numpy()
 
 
-def load_patch_embeddings(workspace: str | Path, run: str) -> np.ndarray:
-    """Memory-mapped patch embeddings of a triplet run.
-
-    Raises:
-        RunError: If the run has none or they do not match the patch store.
-    """
-    from stcrl_core.data.patches import load_patches
-    from stcrl_core.engine import RunError, run_dir
-
-    ws = Workspace.open(workspace)
-    path = run_dir(ws, run) / "embeddings_patch.npy"
-    if not path.exists():
-        raise RunError(
-            f"run {run!r} has no patch embeddings yet; run "
-            f"`stcrl embed --workspace {ws.path} --run {run}`"
-        )
-    arr = np.load(path, mmap_mode="r")
-    table, _, _ = load_patches(ws.path)
-    if arr.shape[0] != len(table):
-        raise RunError(
-            f"{path} has {arr.shape[0]} rows but the workspace has {len(table)} patches "
-            f"(re-ingested?); re-run `stcrl embed --workspace {ws.path} --run {run}`"
-        )
-    return arr
-
-
-def location_knn_accuracy(workspace: str | Path, run: str, k: int = 5) -> dict[str, Any]:
+def location_knn_accuracy(
+    workspace: Workspace | str | Path, run: str, k: int = 5
+) -> dict[str, Any]:
     """How well a run's embedding separates locations: k-NN location accuracy.
 
     A k-nearest-neighbour classifier (cosine distance) fitted on the embeddings
@@ -285,10 +255,9 @@ def location_knn_accuracy(workspace: str | Path, run: str, k: int = 5) -> dict[s
     """
     from sklearn.neighbors import KNeighborsClassifier
 
-    from stcrl_core.data.patches import load_patches
-
+    workspace = Workspace.of(workspace)
     table, _, _ = load_patches(workspace)
-    z = np.asarray(load_patch_embeddings(workspace, run), dtype=np.float32)
+    z = np.asarray(load_embeddings(workspace, run, PATCH_VIEW), dtype=np.float32)
     train = (table["split"] == "train").to_numpy()
     val = ~train
     if not train.any() or not val.any():
@@ -306,3 +275,20 @@ def location_knn_accuracy(workspace: str | Path, run: str, k: int = 5) -> dict[s
         "train": int(train.sum()),
         "val": int(val.sum()),
     }
+
+
+METHODS = (
+    MethodSpec(
+        name="triplet",
+        summary="location embedding network on the segmentation patches (WS/patches/)",
+        task=TripletTask,
+        embed=embed_patches,
+        fields=(
+            ConfigField("embedding_dim", int, 2048, "size of the location embedding"),
+            ConfigField("margin", float, 0.2, "triplet margin on 1 - cosine"),
+        ),
+        # the experts paper: ResNet-34, Adam 1e-4, batches of 32, weight decay 5e-4, poly
+        defaults={"arch": "resnet34", "batch_size": 32, "lr": 1e-4, "weight_decay": 5e-4},
+        rank=5,
+    ),
+)

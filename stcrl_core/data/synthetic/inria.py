@@ -29,7 +29,6 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from rasterio.warp import transform as warp_transform
 
-from stcrl_core.atomic import atomic_path, atomic_write_json
 from stcrl_core.data.synthetic.events import (
     GUATEMALA_HIGHLAND,
     GULF_SUBURB,
@@ -43,6 +42,7 @@ from stcrl_core.data.synthetic.layout import Neighbourhood
 from stcrl_core.data.synthetic.render import render_tile
 from stcrl_core.data.synthetic.sensor import Acquisition
 from stcrl_core.progress import ProgressCallback, no_progress
+from stcrl_core.workspace.atomic import atomic_path, atomic_write_json
 
 
 @dataclass(frozen=True)

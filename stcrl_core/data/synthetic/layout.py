@@ -107,8 +107,12 @@ def _districts(rng: np.random.Generator, style: RegionStyle, area: EventArea) ->
         looks.append(
             replace(
                 style,
-                fill=0.15 if opened else float(np.clip(style.fill * rng.uniform(0.7, 1.12), 0.2, 1)),
-                building_m=tuple(v * (2.0 if opened else rng.uniform(0.8, 1.3)) for v in style.building_m),
+                fill=0.15
+                if opened
+                else float(np.clip(style.fill * rng.uniform(0.7, 1.12), 0.2, 1)),
+                building_m=tuple(
+                    v * (2.0 if opened else rng.uniform(0.8, 1.3)) for v in style.building_m
+                ),
                 tree_density=style.tree_density * rng.uniform(0.4, 1.8),
                 roofs=roofs,
                 roof_kinds=(0.0, 0.1, 0.9) if opened else tuple(float(v) for v in kinds),

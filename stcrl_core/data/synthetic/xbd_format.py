@@ -30,7 +30,6 @@ import numpy as np
 from PIL import Image, ImageDraw
 from shapely.geometry import Polygon, box
 
-from stcrl_core.atomic import atomic_path, atomic_write_json
 from stcrl_core.data.synthetic.damage import DamageContext
 from stcrl_core.data.synthetic.events import DEFAULT_EVENTS, EVENTS, EventSpec
 from stcrl_core.data.synthetic.geography import ANNOTATION_NOISE, EventArea, Hazard, event_rng
@@ -39,6 +38,7 @@ from stcrl_core.data.synthetic.render import render_tile
 from stcrl_core.data.synthetic.sensor import Acquisition, draw_acquisition, for_tile
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.progress import ProgressCallback, no_progress
+from stcrl_core.workspace.atomic import atomic_path, atomic_write_json
 
 MIN_AREA_PX = 6.0  # clipped polygons smaller than this are not labelled
 

@@ -1,4 +1,4 @@
-"""Location embeddings of a CSP run: ``WS/runs/<run>/embeddings_loc.npy``.
+"""Embeddings of a CSP run: ``WS/runs/<run>/embeddings_loc.npy`` and its image features.
 
 The run's location encoder (in eval mode: no dropout) embeds every building's
 lon/lat; row i is the building with ``row == i`` in ``objects/buildings.parquet``
@@ -14,7 +14,6 @@ centre of ``patches/patches.parquet`` (row i = patch row i, float32, N x 256).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,21 +22,35 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from stcrl_core.atomic import atomic_path
-from stcrl_core.engine import PretrainConfig, RunError, read_run_config, run_dir
+from stcrl_core.devices import resolve_device
+from stcrl_core.errors import RunError
+from stcrl_core.methods.checkpoints import load_model
+from stcrl_core.methods.config import read_run_config
+from stcrl_core.methods.crop_features import embed_crops
+from stcrl_core.methods.csp_patches import PatchLocations
 from stcrl_core.models.location import LocationEncoder, check_lonlat
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.atomic import atomic_memmap, atomic_save_npy
+from stcrl_core.workspace.embeddings import (
+    BUILDING_VIEWS,
+    LOCATION_VIEW,
+    PATCH_LOCATION_VIEW,
+    PATCH_VIEW,
+    load_embeddings,
+)
+from stcrl_core.workspace.patches import load_patches
+from stcrl_core.workspace.runs import run_files
 
 if TYPE_CHECKING:
-    from stcrl_core.methods.csp import CSPModel
+    from stcrl_core.methods.config import PretrainConfig
 
-LOCATION_FILE = "embeddings_loc.npy"
-PATCH_LOCATION_FILE = "embeddings_patchloc.npy"
+if TYPE_CHECKING:
+    from stcrl_core.methods.config import PretrainConfig
 
 
 def load_location_encoder(
-    workspace: str | Path, run: str, device: str | torch.device = "cpu"
+    workspace: Workspace | str | Path, run: str, device: str | torch.device = "cpu"
 ) -> tuple[LocationEncoder, PretrainConfig]:
     """The trained location encoder of a CSP run (eval mode) and the run's config.
 
@@ -49,29 +62,22 @@ def load_location_encoder(
 
 
 def load_csp_model(
-    workspace: str | Path, run: str, device: str | torch.device = "cpu"
-) -> tuple[CSPModel, PretrainConfig]:
+    workspace: Workspace | str | Path, run: str, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, PretrainConfig]:
     """The trained dual encoder of a CSP run (eval mode) and the run's config.
 
     Raises:
         RunError: If the run is missing, not a CSP run, or has no checkpoint.
     """
-    from stcrl_core.methods.csp import CSPModel
-
-    ws = Workspace.open(workspace)
-    config = read_run_config(ws, run)
+    workspace = Workspace.of(workspace)
+    config = read_run_config(workspace, run)
     if config.method != "csp":
         raise RunError(
             f"run {run!r} is a {config.method} run without a location encoder; train one with "
-            f"`stcrl pretrain --method csp --workspace {ws.path} --run NAME`"
+            f"`stcrl pretrain --method csp --workspace {workspace.path} --run NAME`"
         )
-    ckpt = run_dir(ws, run) / "checkpoint.pt"
-    if not ckpt.exists():
-        raise RunError(f"run {run!r} has no checkpoint yet ({ckpt}); train it first")
-    model = CSPModel(dataclasses.replace(config, weights=None))
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), config
+    model, config = load_model(workspace, run, device)
+    return model, config
 
 
 def encode_locations(
@@ -98,26 +104,35 @@ def encode_locations(
 
 
 def embed_locations(
-    workspace: str | Path,
+    workspace: Workspace | str | Path,
     run: str,
     device: torch.device | str = "cpu",
     progress: ProgressCallback = no_progress,
 ) -> Path:
     """Write ``embeddings_loc.npy`` of a CSP run (one row per building); returns its path."""
-    ws = Workspace.open(workspace)
-    encoder, _ = load_location_encoder(ws.path, run, device)
-    table = ws.buildings()
-    lonlat = table[["lon", "lat"]].to_numpy(dtype=np.float64)
-    check_lonlat(lonlat, str(ws.objects_dir / "buildings.parquet"))
-    emb = encode_locations(encoder, lonlat, progress=progress)
-    target = run_dir(ws, run) / LOCATION_FILE
-    with atomic_path(target) as tmp:
-        np.save(tmp, emb)
+    ws = Workspace.of(workspace)
+    lonlat = ws.buildings()[["lon", "lat"]].to_numpy(dtype=np.float64)
+    check_lonlat(lonlat, str(ws.objects.buildings))
+    return _write_locations(ws, run, LOCATION_VIEW, lonlat, device, progress)
+
+
+def _write_locations(
+    ws: Workspace,
+    run: str,
+    view: str,
+    lonlat: np.ndarray,
+    device: torch.device | str,
+    progress: ProgressCallback,
+) -> Path:
+    """The run's location encoder on ``lonlat``, written as ``embeddings_<view>.npy``."""
+    encoder, _ = load_location_encoder(ws, run, device)
+    target = run_files(ws, run).embeddings(view)
+    atomic_save_npy(target, encode_locations(encoder, lonlat, progress=progress))
     return target
 
 
 def embed_patch_locations(
-    workspace: str | Path,
+    workspace: Workspace | str | Path,
     run: str,
     device: torch.device | str = "cpu",
     progress: ProgressCallback = no_progress,
@@ -128,43 +143,71 @@ def embed_patch_locations(
         PatchStoreError: If the workspace holds no patches.
         LocationError: If a patch has no valid lon/lat.
     """
-    from stcrl_core.data.patch_locations import PatchLocations
-
-    ws = Workspace.open(workspace)
-    encoder, _ = load_location_encoder(ws.path, run, device)
-    emb = encode_locations(encoder, PatchLocations(ws).lonlat, progress=progress)
-    target = run_dir(ws, run) / PATCH_LOCATION_FILE
-    with atomic_path(target) as tmp:
-        np.save(tmp, emb)
-    return target
+    ws = Workspace.of(workspace)
+    lonlat = PatchLocations(ws).lonlat
+    return _write_locations(ws, run, PATCH_LOCATION_VIEW, lonlat, device, progress)
 
 
 def copy_image_features(
-    workspace: str | Path, run: str, image_run: str, chunk: int = 65536
+    workspace: Workspace | str | Path, run: str, image_run: str, chunk: int = 65536
 ) -> list[Path]:
     """Copy ``image_run``'s ``embeddings_{pre,post}.npy`` into ``run`` (in chunks).
 
     Raises:
         RunError: If ``image_run`` has no (current) embeddings.
     """
-    from stcrl_core.embeddings import VIEWS, load_embeddings
-
-    ws = Workspace.open(workspace)
+    ws = Workspace.of(workspace)
     files = []
-    for view in VIEWS:
-        source = load_embeddings(ws.path, image_run, view)
-        target = run_dir(ws, run) / f"embeddings_{view}.npy"
-        with atomic_path(target) as tmp:
-            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=source.shape)
+    for view in BUILDING_VIEWS:
+        source = load_embeddings(ws, image_run, view)
+        target = run_files(ws, run).embeddings(view)
+        with atomic_memmap(target, source.shape) as arr:
             for start in range(0, len(source), chunk):
                 arr[start : start + chunk] = source[start : start + chunk]
-            arr.flush()
-            del arr
         files.append(target)
     return files
 
 
-def image_to_location_accuracy(workspace: str | Path, run: str) -> dict[str, Any]:
+def embed_csp_run(
+    ws: Workspace,
+    run: str,
+    config: PretrainConfig,
+    batch_size: int,
+    device: str,
+    progress: ProgressCallback,
+) -> dict[str, Any]:
+    """The CSP embed hook: location embeddings, and image features of the buildings.
+
+    A run on buildings gets ``embeddings_loc.npy`` and ``embeddings_{pre,post}.npy``
+    (copied from its image run when it trained on frozen features, else its own
+    ResNet's); a run on patches only ``embeddings_patchloc.npy``.
+
+    Returns:
+        What ``embeddings.json`` holds.
+    """
+    dev = resolve_device(device)
+    if config.subject == "patches":
+        target = embed_patch_locations(ws, run, dev, progress)
+        shape = np.load(target, mmap_mode="r").shape
+        return {"rows": int(shape[0]), "dim": int(shape[1]), "run": run,
+                "files": [target.name], "kind": PATCH_LOCATION_VIEW}  # fmt: skip
+    loc = embed_locations(ws, run, dev, progress)
+    if config.image_run:
+        files = copy_image_features(ws, run, config.image_run)
+        dim = int(np.load(files[0], mmap_mode="r").shape[1])
+    else:
+        files, dim = embed_crops(ws, run, batch_size, dev, progress)
+    return {
+        "rows": ws.building_count(),
+        "dim": dim,
+        "loc_dim": int(np.load(loc, mmap_mode="r").shape[1]),
+        "run": run,
+        "image_features": f"copied from run {config.image_run}" if config.image_run else run,
+        "files": [f.name for f in [*files, loc]],
+    }
+
+
+def image_to_location_accuracy(workspace: Workspace | str | Path, run: str) -> dict[str, Any]:
     """How well a CSP run on patches finds a patch's city from its image alone.
 
     Each ``val`` patch's image embedding (the run's image head on its frozen
@@ -180,9 +223,7 @@ def image_to_location_accuracy(workspace: str | Path, run: str) -> dict[str, Any
         RunError: If the run is not a CSP run on patches.
         ValueError: If there are no train or no val patches.
     """
-    from stcrl_core.data.patches import load_patches
-    from stcrl_core.methods.triplet import load_patch_embeddings
-
+    workspace = Workspace.of(workspace)
     model, config = load_csp_model(workspace, run)
     if config.subject != "patches":
         raise RunError(f"run {run!r} is not a CSP run on patches (--image-run TRIPLET_RUN)")
@@ -197,7 +238,8 @@ def image_to_location_accuracy(workspace: str | Path, run: str) -> dict[str, Any
             for n in names
         ]
     )
-    feats = np.asarray(load_patch_embeddings(workspace, config.image_run)[~train], np.float32)
+    feats = load_embeddings(workspace, config.image_run, PATCH_VIEW)
+    feats = np.asarray(feats[~train], np.float32)
     with torch.inference_mode():
         img = F.normalize(model.image_head(torch.from_numpy(feats)), dim=1)
         loc = F.normalize(model.location(torch.from_numpy(centres)).float(), dim=1)

@@ -1,4 +1,4 @@
-"""Rows and locations of the segmentation patches, for training on frozen patch features.
+"""Rows and locations of the segmentation patches, for CSP runs on frozen patch features.
 
 A CSP run on the scene patches (``stcrl pretrain --method csp --image-run
 TRIPLET_RUN``) reads no pixels: its image branch takes the triplet run's
@@ -17,9 +17,10 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from stcrl_core.data.patches import load_patches, patches_dir
+from stcrl_core.data.patches import location_codes
 from stcrl_core.models.location import check_lonlat
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.patches import load_patches, patch_table_path
 
 
 class PatchLocations(Dataset):
@@ -42,15 +43,13 @@ class PatchLocations(Dataset):
         LocationError: If a patch has no valid lon/lat (the message names patches.parquet).
     """
 
-    def __init__(self, workspace: str | Path | Workspace) -> None:
-        ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
-        self.table: pd.DataFrame = load_patches(ws.path)[0]
+    def __init__(self, workspace: Workspace | str | Path) -> None:
+        workspace = Workspace.of(workspace)
+        self.table: pd.DataFrame = load_patches(workspace)[0]
         lonlat = self.table[["lon", "lat"]].to_numpy(dtype=np.float64, copy=True)
-        check_lonlat(lonlat, str(patches_dir(ws) / "patches.parquet"))
+        check_lonlat(lonlat, str(patch_table_path(workspace)))
         self.lonlat = lonlat
-        codes, names = pd.factorize(self.table["location"], sort=True)
-        self.locations: list[str] = [str(n) for n in names]
-        self.labels = codes.astype(np.int64)
+        self.locations, self.labels = location_codes(self.table)
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -10,9 +10,13 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 
 @contextlib.contextmanager
@@ -84,3 +88,56 @@ def replace_directory(new_dir: Path, target: Path) -> None:
     os.replace(new_dir, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield a hidden sibling folder of ``target``; swap it into place on success.
+
+    Half-built folders of earlier, interrupted attempts are removed first. On an
+    exception the new folder is removed and ``target`` is untouched.
+
+    Args:
+        target: Where the finished folder should end up.
+
+    Yields:
+        The empty folder to build in (same file system as ``target``).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}-tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = target.with_name(f".{target.name}-tmp-{os.getpid()}-{time.time_ns()}")
+    tmp.mkdir()
+    try:
+        yield tmp
+        replace_directory(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_memmap(
+    path: Path, shape: tuple[int, ...], dtype: str | np.dtype = "float32"
+) -> Iterator[np.ndarray]:
+    """Yield a zeroed, writable ``.npy`` memory map that appears at ``path`` when complete.
+
+    The array is written through a memory map into a temporary file in the same
+    folder (memory stays flat for large arrays) and moved into place on success.
+    """
+    with atomic_path(path) as tmp:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        yield arr
+        arr.flush()
+        del arr
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` as ``.npy`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        np.save(tmp, array)
+
+
+def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    """Write ``frame`` (without its index) as Parquet to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)

@@ -23,20 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.errors import StcrlError
-from stcrl_core.eval.metrics import DAMAGE_CLASS_NAMES, N_DAMAGE_CLASSES
 
 TRAIN_SPLITS: tuple[str, ...] = ("train", "tier3")
 EVAL_SPLITS: tuple[str, ...] = ("test", "hold")
-
-__all__ = [
-    "EVAL_SPLITS",
-    "TRAIN_SPLITS",
-    "BudgetError",
-    "TrialDraw",
-    "draw_trials",
-    "training_and_eval_rows",
-]
+N_DAMAGE_CLASSES = 4  # no-damage, minor, major, destroyed (un-classified -1 left out)
+DAMAGE_CLASS_NAMES = tuple(DAMAGE_NAMES[c] for c in range(N_DAMAGE_CLASSES))
 
 
 class BudgetError(StcrlError):
