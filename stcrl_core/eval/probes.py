@@ -65,11 +65,16 @@ class LogisticProbe(BatchedProbe):
         tol: Gradient tolerance.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         random_state: Unused by the deterministic solver; kept for API symmetry.
+        warm_start: Start ``fit`` from the weights of the previous fit (of the
+            same number of trials and features) instead of zeros, as
+            scikit-learn's ``warm_start``: a refit after a few more labels then
+            needs few iterations (the labelling loop's live model).
     """
 
     def __init__(
         self, C: float = 1.0, max_iter: int = 100, tol: float = 1e-3, device: str = "auto",
         random_state: int | None = None, class_weight: str | None = None,
+        warm_start: bool = False,
     ) -> None:  # fmt: skip
         self.C = C
         self.class_weight = class_weight
@@ -77,6 +82,7 @@ class LogisticProbe(BatchedProbe):
         self.tol = tol
         self.device = device
         self.random_state = random_state
+        self.warm_start = warm_start
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> LogisticProbe:
         """Fit on ``(n, d)``/``(n,)`` or ``(T, n, d)``/``(T, n)``."""
@@ -84,6 +90,7 @@ class LogisticProbe(BatchedProbe):
             raise ValueError(f"C must be > 0, got {self.C}")
         if self.class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
+        previous = self._previous_weights() if self.warm_start else None
         X, y, device = self._prepare(X, y)
         t, n, d = X.shape
         onehot_t = F.one_hot(y, N_CLASSES).to(X.dtype).transpose(1, 2)  # (T, 4, n)
@@ -104,6 +111,9 @@ class LogisticProbe(BatchedProbe):
             mean, scale = torch.zeros_like(mean), torch.ones_like(scale)
         Wt = torch.zeros(t, N_CLASSES, d, device=device)
         b = torch.zeros(t, 1, N_CLASSES, device=device)
+        if previous is not None and previous[0].shape == (t, d, N_CLASSES):
+            Wt.copy_(previous[0].transpose(1, 2))
+            b.copy_(previous[1])
         Wt.grad, b.grad = torch.zeros_like(Wt), torch.zeros_like(b)
         opt = torch.optim.LBFGS(
             [Wt, b], lr=1, max_iter=self.max_iter, tolerance_grad=self.tol, tolerance_change=1e-10,
@@ -130,6 +140,11 @@ class LogisticProbe(BatchedProbe):
         self.intercept_ = b
         self.n_iter_ = opt.state[opt._params[0]].get("n_iter", 0)
         return self
+
+    def _previous_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The fitted ``(coef_, intercept_)`` to warm-start from, if any."""
+        coef = getattr(self, "coef_", None)
+        return None if coef is None else (coef, self.intercept_)
 
     def _logits(self, Z: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.intercept_, Z.expand(self.coef_.shape[0], -1, -1), self.coef_)

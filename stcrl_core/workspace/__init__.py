@@ -19,9 +19,9 @@ Layout, one module per artifact::
     projections/<key>.npy          2-D projections                           projections
     experts/<id>/                  expert segmentation networks              experts
     jobs/<id>.json                 background jobs                           jobs
+    labels/                        the analyst's labels, validation samples  labels
 
-New artifacts get a module of their own here (e.g. ``labels``: labels keyed by
-``uid``, a shared file updated under :func:`~stcrl_core.workspace.locks.shared_file_lock`).
+New artifacts get a module of their own here.
 """
 
 from stcrl_core.workspace.store import FORMAT_VERSION, MANIFEST, Workspace

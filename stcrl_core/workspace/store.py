@@ -3,7 +3,7 @@
 Every artifact's folder is a property here; the files inside each folder are
 named, read and written by the module of that artifact in this package
 (``runs``, ``embeddings``, ``objects``, ``patches``, ``predictions``,
-``projections``, ``experiments``, ``experts``, ``jobs``). ``workspace.json`` is
+``projections``, ``experiments``, ``experts``, ``jobs``, ``labels``). ``workspace.json`` is
 shared by every process working in the workspace, so each change to it is a
 read-modify-write under :func:`~stcrl_core.workspace.locks.shared_file_lock`.
 """
@@ -167,6 +167,11 @@ class Workspace:
     def jobs_dir(self) -> Path:
         """Directory of the background-job registry."""
         return self.path / "jobs"
+
+    @property
+    def labels_dir(self) -> Path:
+        """Directory of the analyst's labels and validation samples."""
+        return self.path / "labels"
 
     # -- manifest ------------------------------------------------------------
     def read_manifest(self) -> dict[str, Any]:
