@@ -13,6 +13,7 @@ from stcrl_core.data.budget import BudgetError
 from stcrl_core.errors import RunError
 from stcrl_core.eval.experiment import BudgetConfig, run_budget_experiment
 from stcrl_core.eval.features import combine_features
+from stcrl_core.workspace import Workspace
 from tests.fixture_workspaces import copy_with_run
 
 
@@ -86,3 +87,72 @@ def test_feature_modes() -> None:
     np.testing.assert_allclose(dist, [[0.0, 0.0], [1.0, np.sqrt(8)]], atol=1e-6)
     with pytest.raises(ValueError, match="unknown feature mode"):
         combine_features(pre, post, "mean")
+
+
+def test_strategies_give_one_curve_each(ws: Path) -> None:
+    strategies = ["random-balanced", "random", "uncertainty", "diversity", "hybrid"]
+    config = BudgetConfig(runs=["rand"], probes=["lr"], budgets=[8, 16], trials=2, cap=True,
+                          strategies=strategies, active_start=4, active_step=4)  # fmt: skip
+    result = run_budget_experiment(config, ws)
+    curves = pd.read_csv(Path(result["path"]) / "curves.csv")
+    assert list(curves.columns[:4]) == ["run", "probe", "strategy", "budget"]
+    assert sorted(curves["strategy"].unique()) == sorted(strategies)
+    assert (curves.groupby("strategy").size() == 2).all()
+    stored = json.loads((Path(result["path"]) / "results.json").read_text())
+    assert {r["strategy"] for r in stored["records"]} == set(strategies)
+    table = pd.read_csv(Path(result["path"]) / "table.csv", index_col=0)
+    assert any("hybrid" in c for c in table.columns)
+
+
+def test_active_selections_are_reproducible_and_never_repeat(ws: Path) -> None:
+    from stcrl_core.eval.active_budget import random_draws, simulate_active
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 6)).astype(np.float32)
+    y = (X[:, 0] > 0.5).astype(np.int64) + 2 * (X[:, 1] > 1)
+    for strategy in ("uncertainty", "diversity", "hybrid"):
+        first = simulate_active(strategy, X, y, [10, 30], trials=3, seed=1, start=6, step=5)
+        again = simulate_active(strategy, X, y, [10, 30], trials=3, seed=1, start=6, step=5)
+        assert first[30].shape == (3, 30)
+        np.testing.assert_array_equal(first[30], again[30])
+        np.testing.assert_array_equal(first[30][:, :10], first[10])  # nested budgets
+        assert all(len(set(row.tolist())) == 30 for row in first[30])
+    draws = random_draws(120, [10, 30], trials=2, seed=0)
+    np.testing.assert_array_equal(draws[30][:, :10], draws[10])
+
+
+def test_experiments_written_before_strategies_still_open(ws: Path) -> None:
+    from stcrl_core.eval.budget_views import curve_figure, per_class_table
+    from stcrl_core.eval.experiment import experiment_id
+
+    config = BudgetConfig(runs=["rand"], probes=["lr"], budgets=[4], trials=2, cap=True)
+    result = run_budget_experiment(config, ws)
+    stored = json.loads((Path(result["path"]) / "results.json").read_text())
+    for item in stored["records"] + stored["curves"]:
+        item.pop("strategy")  # as written before strategies existed
+    records = pd.DataFrame(stored["records"])
+    curves = pd.DataFrame(stored["curves"]).assign(experiment=result["id"])
+    assert per_class_table(records, [4])["strategy"].tolist() == ["random-balanced"]
+    assert len(curve_figure(curves).data) == 2
+    # the default strategy keeps the ids of earlier experiments (the key has no new fields)
+    import dataclasses
+    import hashlib
+
+    key = {k: v for k, v in dataclasses.asdict(config).items()
+           if k not in ("device", "strategies", "active_start", "active_step")}  # fmt: skip
+    _, inputs = experiment_id(config, Workspace.open(ws))
+    from stcrl_core.eval.probes import PROBES_VERSION
+
+    old = hashlib.sha1(
+        json.dumps(
+            {"config": key, "inputs": inputs, "probes_version": PROBES_VERSION}, sort_keys=True
+        ).encode()
+    ).hexdigest()[:12]
+    assert result["id"] == old
+
+
+def test_bad_strategies_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown strategy"):
+        BudgetConfig(runs=["rand"], strategies=["greedy"])
+    with pytest.raises(ValueError, match="supervised probe"):
+        BudgetConfig(runs=["rand"], probes=["supervised"], strategies=["uncertainty"])

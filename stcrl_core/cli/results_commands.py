@@ -13,14 +13,17 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     from stcrl_core.progress import tqdm_progress
 
     names = ("runs", "probes", "budgets", "trials", "features", "device", "seed", "cap",
-             "table_budgets", "finetune_epochs")  # fmt: skip
+             "table_budgets", "finetune_epochs", "strategies", "active_start",
+             "active_step")  # fmt: skip
     with tqdm_progress("budget") as progress:
         result = run_budget(args.workspace, {n: getattr(args, n) for n in names}, progress)
     state = "stored result" if result["cached"] else f"ran on {result['device']}"
     print(f"experiment {result['id']} ({state}): {result['path']}")
-    print("run                  probe       budget  overall F1 (mean ± std)")
+    print("run                  probe      strategy         budget  overall F1 (mean ± std)")
     for c in result["curves"]:
-        print(f"{c['run']:<20} {c['probe']:<10} {c['budget']:>7}  {c['mean']:.3f} ± {c['std']:.3f}")
+        strategy = c.get("strategy", "random-balanced")
+        print(f"{c['run']:<20} {c['probe']:<10} {strategy:<16} {c['budget']:>6}  "
+              f"{c['mean']:.3f} ± {c['std']:.3f}")  # fmt: skip
     if result["capped"]:
         print(f"capped classes (budget -> class: count): {result['capped']}")
     return 0
@@ -90,8 +93,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "budget",
         help="label-budget experiment: F1 curves of probes on run features over balanced trials",
-        description="Train damage probes on class-balanced subsets of train+tier3 (several "
-        "budgets x trials) and score them on test+hold; writes WS/experiments/<id>/ "
+        description="Train damage probes on subsets of train+tier3 (several budgets x trials; "
+        "class-balanced by default, or chosen by --strategy) and score them on test+hold; "
+        "writes WS/experiments/<id>/ "
         "(config.json, results.json, curves.csv, curves.png, table.csv). The same "
         "configuration run twice returns the stored result.",
     )
@@ -125,6 +129,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cap", action="store_true", help="take all of a class too small for a budget")
     p.add_argument("--table-budgets", type=int_list, default=None, help="two budgets for table.csv")
     p.add_argument("--finetune-epochs", type=int, default=10, help="epochs of finetune/supervised")
+    p.add_argument(
+        "--strategy", dest="strategies", type=csv_list, default=["random-balanced"],
+        help="comma-separated, how each trial's labels are chosen: random-balanced (the "
+        "paper's class-balanced draws, default), random (natural class mix), uncertainty, "
+        "diversity, hybrid (a simulated analyst labelling what the strategy suggests, from a "
+        "k-means cold start, with the ground truth as answers); one curve per strategy",
+    )  # fmt: skip
+    p.add_argument("--active-start", type=int, default=20,
+                   help="cold-start labels of the active strategies (default 20)")  # fmt: skip
+    p.add_argument("--active-step", type=int, default=20,
+                   help="labels the active strategies add per step (default 20)")  # fmt: skip
     p.set_defaults(handler=_cmd_budget)
 
     p = sub.add_parser(

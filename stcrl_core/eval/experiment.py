@@ -9,9 +9,20 @@ and writes ``WS/experiments/<id>/``:
 * ``config.json``: the configuration (plus what the id was computed from);
 * ``results.json``: every run, probe, budget and trial: overall F1 and
   per-class precision, recall and F1, and the confusion matrix;
-* ``curves.csv``: mean and standard deviation of the overall F1 per budget;
+* ``curves.csv``: mean and standard deviation of the overall F1 per run, probe,
+  strategy and budget;
 * ``curves.png``: F1 against budget with a band of one standard deviation;
 * ``table.csv``: the paper's Table 1 layout at two budgets.
+
+Strategies (``strategies``, :mod:`stcrl_core.eval.active_budget`): how each
+trial's labels are chosen. ``random-balanced`` is the paper's protocol (the
+default; the only one for experiments written before strategies existed);
+``random`` samples with the natural class mix; ``uncertainty``, ``diversity``
+and ``hybrid`` simulate an analyst labelling what the strategy suggests, with
+the ground truth as the answers. The lr probe is class-weighted
+(``class_weight="balanced"``) for every strategy but ``random-balanced``,
+whose labels are balanced already. A workspace without ground truth has
+nothing to simulate with, and says so.
 
 A run written ``RUN+loc`` (a CSP run) is scored with CSP's location prior:
 the probe's ``P(y | image)`` times ``P(y | loc)`` of a logistic probe on the
@@ -36,8 +47,15 @@ from typing import Any
 
 import numpy as np
 
-from stcrl_core.data.budget import draw_trials, training_and_eval_rows
+from stcrl_core.data.budget import BudgetError, draw_trials, training_and_eval_rows
 from stcrl_core.devices import resolve_device
+from stcrl_core.eval.active_budget import (
+    ACTIVE_STRATEGIES,
+    BUDGET_STRATEGIES,
+    PAPER_PROTOCOL,
+    random_draws,
+    simulate_active,
+)
 from stcrl_core.eval.features import FEATURE_MODES, run_features
 from stcrl_core.eval.location_prior import (
     combine_probabilities,
@@ -84,6 +102,11 @@ class BudgetConfig:
         table_budgets: The two budgets of ``table.csv`` (default: smallest and
             largest).
         finetune_epochs: Epochs of ``finetune`` and ``supervised`` per trial.
+        strategies: How the labels of a trial are chosen
+            (:data:`~stcrl_core.eval.active_budget.BUDGET_STRATEGIES`); the
+            paper's ``random-balanced`` by default.
+        active_start: Cold-start labels (k-means centroids) of the active strategies.
+        active_step: Labels the active strategies add per step.
     """
 
     runs: list[str]
@@ -96,6 +119,9 @@ class BudgetConfig:
     cap: bool = False
     table_budgets: list[int] | None = None
     finetune_epochs: int = 10
+    strategies: list[str] = field(default_factory=lambda: [PAPER_PROTOCOL])
+    active_start: int = 20
+    active_step: int = 20
 
     def __post_init__(self) -> None:
         if not self.runs and self.probes != ["supervised"]:
@@ -116,6 +142,18 @@ class BudgetConfig:
             )
         if not self.budgets or self.trials < 1:
             raise ValueError("need at least one budget and one trial")
+        unknown = [s for s in self.strategies if s not in BUDGET_STRATEGIES]
+        if unknown or not self.strategies:
+            raise ValueError(
+                f"unknown strategy(ies) {unknown}; choose from {', '.join(BUDGET_STRATEGIES)}"
+            )
+        if "supervised" in self.probes and set(self.strategies) & set(ACTIVE_STRATEGIES):
+            raise ValueError(
+                "the supervised probe trains on no run's features, so active strategies "
+                "cannot choose its labels; run it with the random-balanced or random strategy"
+            )
+        if self.active_start < 1 or self.active_step < 1:
+            raise ValueError("active_start and active_step must be at least 1")
         self.budgets = sorted(set(self.budgets))
         if self.table_budgets is None:
             self.table_budgets = [self.budgets[0], self.budgets[-1]]
@@ -136,6 +174,9 @@ def experiment_id(config: BudgetConfig, workspace: Workspace) -> tuple[str, dict
         paths = [files.folder / CHECKPOINT, *(files.embeddings(v) for v in views)]
         inputs[spec] = [_fingerprint(p) for p in paths if p.exists()]
     key = {k: v for k, v in asdict(config).items() if k != "device"}
+    if key["strategies"] == [PAPER_PROTOCOL]:  # ids of experiments made before strategies
+        for name in ("strategies", "active_start", "active_step"):
+            del key[name]
     digest = hashlib.sha1(
         json.dumps(
             {"config": key, "inputs": inputs, "probes_version": PROBES_VERSION}, sort_keys=True
@@ -145,7 +186,7 @@ def experiment_id(config: BudgetConfig, workspace: Workspace) -> tuple[str, dict
 
 
 def _records(
-    run: str, probe: str, budget: int, y_eval: np.ndarray, pred: np.ndarray
+    run: str, probe: str, budget: int, y_eval: np.ndarray, pred: np.ndarray, strategy: str
 ) -> list[dict[str, Any]]:
     confusion = batched_confusion(y_eval, pred)
     scores = scores_from_confusion(confusion)
@@ -154,6 +195,7 @@ def _records(
         {
             "run": run,
             "probe": probe,
+            "strategy": strategy,
             "budget": budget,
             "trial": t,
             "overall_f1": float(overall[t]),
@@ -204,85 +246,92 @@ def run_budget_experiment(
     table = ws.buildings()
     damage = table["damage"].to_numpy().astype(np.int64)
     train_rows, eval_rows = training_and_eval_rows(table)
-    y_eval = damage[eval_rows]
-    draws = {
-        b: draw_trials(damage[train_rows], b, config.trials, config.seed, config.cap)
-        for b in config.budgets
-    }
-    capped = {
-        str(b): {str(k): v for k, v in d.capped.items()} for b, d in draws.items() if d.capped
-    }
-    frozen = [p for p in config.probes if p in PROBES]
-    units = [(r, p) for r in config.runs for p in config.probes if p != "supervised"]
-    if "supervised" in config.probes:
-        units.append((SCRATCH, "supervised"))
-    total, done = len(units) * len(config.budgets), 0
+    if not len(train_rows):
+        raise BudgetError(
+            f"{ws.objects.buildings} has no ground-truth damage for train + tier3 buildings "
+            "(damage -1): a label-budget experiment simulates labelling with the ground truth "
+            f"as the analyst; label on the Label page and run `stcrl estimate --workspace "
+            f"{ws.path}` instead"
+        )
+    y_eval, y_cand = damage[eval_rows], damage[train_rows]
+    shared: dict[str, dict[int, np.ndarray]] = {}  # selections that do not depend on the run
+    capped: dict[str, dict[str, int]] = {}
+    if PAPER_PROTOCOL in config.strategies:
+        draws = {b: draw_trials(y_cand, b, config.trials, config.seed, config.cap)
+                 for b in config.budgets}  # fmt: skip
+        shared[PAPER_PROTOCOL] = {b: d.indices for b, d in draws.items()}
+        capped = {str(b): {str(k): v for k, v in d.capped.items()}
+                  for b, d in draws.items() if d.capped}  # fmt: skip
+    if "random" in config.strategies:
+        shared["random"] = random_draws(len(train_rows), config.budgets, config.trials,
+                                        config.seed)  # fmt: skip
+    frozen = [p for p in config.probes if p != "supervised"]
+    need_features = any(p in PROBES for p in frozen) or set(config.strategies) & set(
+        ACTIVE_STRATEGIES
+    )
+    plain = [s for s in config.strategies if s not in ACTIVE_STRATEGIES]
+    total = len(config.budgets) * (len(config.runs) * len(frozen) * len(config.strategies)
+                                   + ("supervised" in config.probes) * len(plain))  # fmt: skip
+    done = 0
     records: list[dict[str, Any]] = []
     for spec in config.runs:
         run, with_location = parse_run_spec(spec)
-        location_proba: dict[int, np.ndarray] = {}  # per budget, shared by the probes
-        if frozen:
-            rows = np.concatenate([train_rows, eval_rows])
-            feats = run_features(ws, run, config.features, rows)
+        if need_features:
+            feats = run_features(ws, run, config.features, np.concatenate([train_rows, eval_rows]))
             cand, x_eval = feats[: len(train_rows)], feats[len(train_rows) :]
-        for probe in [p for p in config.probes if p != "supervised"]:
-            for budget, draw in draws.items():
-                progress(done, total, f"{spec} {probe} n={budget}")
-                if probe in PROBES:
-                    x_train = cand[draw.indices]
-                    y_train = damage[train_rows][draw.indices]
-                    model = PROBES[probe](device=str(device), random_state=config.seed).fit(
-                        x_train, y_train
-                    )
-                    if with_location:
-                        if budget not in location_proba:
-                            location_proba[budget] = location_probabilities(
-                                ws, run, train_rows[draw.indices], y_train, eval_rows,
-                                device=str(device), seed=config.seed,
-                            )  # fmt: skip
-                        proba = model.predict_proba(x_eval)
-                        proba = proba if proba.ndim == 3 else proba[None]
-                        pred = combine_probabilities(proba, location_proba[budget]).argmax(-1)
+        for strategy in config.strategies:
+            if strategy in shared:
+                selections = shared[strategy]
+            else:
+                progress(done, total, f"{spec}: simulating {strategy} labelling")
+                selections = simulate_active(
+                    strategy, cand, y_cand, config.budgets, config.trials, config.seed,
+                    config.active_start, config.active_step, str(device),
+                )  # fmt: skip
+            location_proba: dict[int, np.ndarray] = {}  # per budget, shared by the probes
+            for probe in frozen:
+                for budget, idx in selections.items():
+                    progress(done, total, f"{spec} {probe} {strategy} n={budget}")
+                    if probe in PROBES:
+                        weight = None if strategy == PAPER_PROTOCOL else "balanced"
+                        params = {"class_weight": weight} if probe == "lr" else {}
+                        model = PROBES[probe](device=str(device), random_state=config.seed,
+                                              **params).fit(cand[idx], y_cand[idx])  # fmt: skip
+                        if with_location:
+                            if budget not in location_proba:
+                                location_proba[budget] = location_probabilities(
+                                    ws, run, train_rows[idx], y_cand[idx], eval_rows,
+                                    device=str(device), seed=config.seed,
+                                )  # fmt: skip
+                            proba = model.predict_proba(x_eval)
+                            proba = proba if proba.ndim == 3 else proba[None]
+                            pred = combine_probabilities(proba, location_proba[budget]).argmax(-1)
+                        else:
+                            pred = model.predict(x_eval)
                     else:
-                        pred = model.predict(x_eval)
-                else:
-                    from stcrl_core.eval.finetune import finetune_predict
+                        from stcrl_core.eval.finetune import finetune_predict
 
-                    trials = [train_rows[i] for i in draw.indices]
-                    pred = finetune_predict(
-                        ws.path,
-                        run,
-                        trials,
-                        eval_rows,
-                        epochs=config.finetune_epochs,
-                        device=str(device),
-                        seed=config.seed,
-                    )
-                records.extend(_records(spec, probe, budget, y_eval, pred))
-                done += 1
+                        pred = finetune_predict(
+                            ws.path, run, [train_rows[i] for i in idx], eval_rows,
+                            epochs=config.finetune_epochs, device=str(device), seed=config.seed,
+                        )  # fmt: skip
+                    records.extend(_records(spec, probe, budget, y_eval, pred, strategy))
+                    done += 1
     if "supervised" in config.probes:
         from stcrl_core.eval.finetune import finetune_predict
 
-        arch = (
-            read_run_config(ws, parse_run_spec(config.runs[0])[0]).arch
-            if config.runs
-            else "resnet18"
-        )
-        for budget, draw in draws.items():
-            progress(done, total, f"supervised n={budget}")
-            trials = [train_rows[i] for i in draw.indices]
-            pred = finetune_predict(
-                ws,
-                None,
-                trials,
-                eval_rows,
-                epochs=config.finetune_epochs,
-                arch=arch,
-                device=str(device),
-                seed=config.seed,
-            )
-            records.extend(_records(SCRATCH, "supervised", budget, y_eval, pred))
-            done += 1
+        first = parse_run_spec(config.runs[0])[0] if config.runs else None
+        arch = read_run_config(ws, first).arch if first else "resnet18"
+        for strategy in plain:
+            for budget, idx in shared[strategy].items():
+                progress(done, total, f"supervised {strategy} n={budget}")
+                pred = finetune_predict(
+                    ws, None, [train_rows[i] for i in idx], eval_rows,
+                    epochs=config.finetune_epochs, arch=arch, device=str(device),
+                    seed=config.seed,
+                )  # fmt: skip
+                records.extend(_records(SCRATCH, "supervised", budget, y_eval, pred, strategy))
+                done += 1
     progress(total, total, "writing results")
     frame = results_frame(records)
     curves = curves_frame(frame)
