@@ -16,7 +16,7 @@ from stcrl_core.errors import StcrlError
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``stcrl`` (one sub-command per step)."""
-    from stcrl_core.cli import data_commands, results_commands, training_commands
+    from stcrl_core.cli import data_commands, label_commands, results_commands, training_commands
 
     parser = argparse.ArgumentParser(
         prog="stcrl",
@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"stcrl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (data_commands, training_commands, results_commands):
+    for module in (data_commands, training_commands, results_commands, label_commands):
         module.add_commands(sub)
     return parser
 
