@@ -153,7 +153,7 @@ def test_csp_mlp_is_the_public_codes() -> None:
     mlp = LocationMLP(16, hidden=32, out_dim=8, layers=2, dropout=0.5).eval()
     x = torch.randn(6, 16)
     torch.testing.assert_close(mlp(x), _reference_csp_mlp(x, mlp))
-    w = list(mlp)[0].linear.weight
+    w = mlp[0].linear.weight
     bound = (6 / (w.shape[0] + w.shape[1])) ** 0.5
     assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.8 * bound
     assert not isinstance(list(mlp)[-1], torch.nn.Linear)
