@@ -6,6 +6,7 @@ import argparse
 import json
 
 from stcrl_core.cli.arguments import csv_list, int_list
+from stcrl_core.errors import StcrlError
 
 
 def _cmd_budget(args: argparse.Namespace) -> int:
@@ -30,10 +31,22 @@ def _cmd_budget(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from stcrl_core.pipeline.steps import run_predict
+    from stcrl_core.pipeline.steps import run_predict, run_predict_best
 
-    names = ("run", "probe", "features", "name", "device")
-    meta = run_predict(args.workspace, {n: getattr(args, n) for n in names})
+    if args.best:
+        meta = run_predict_best(
+            args.workspace, {"name": args.name or "best", "device": args.device}
+        )
+        chosen = meta["selection"]
+        print(
+            f"chose {chosen['chosen']} of {len(chosen['candidates'])} candidates: validation "
+            f"F1 {chosen['validation_f1']:.3f} on a held-out part of train+tier3"
+        )
+    else:
+        if not args.run:
+            raise StcrlError("pass --run RUN (a run with embeddings), or --best to choose one")
+        names = ("run", "probe", "features", "name", "device")
+        meta = run_predict(args.workspace, {n: getattr(args, n) for n in names})
     print(
         f"predictions {meta['name']}: probe trained on {meta['trained_on']} balanced labels; "
         f"overall F1 on test+hold {meta['eval_overall_f1']:.3f}"
@@ -149,7 +162,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "write WS/predictions/NAME.parquet (pred, confidence, class probabilities).",
     )
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--run", required=True, help="a run with embeddings")
+    p.add_argument("--run", default=None, help="a run with embeddings")
+    p.add_argument(
+        "--best",
+        action="store_true",
+        help="instead of --run/--probe/--features: choose, by validation F1 on a held-out "
+        "20%% of train+tier3, the best of every embedded run x lr/mlp x post/pre+post "
+        "(prediction name 'best' unless --name)",
+    )
     p.add_argument("--probe", default="lr", choices=["lr", "mlp"], help="probe (default lr)")
     p.add_argument(
         "--features",

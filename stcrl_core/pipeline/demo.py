@@ -5,8 +5,9 @@ xBD-obj ingest, a short ST-CRL pretraining and the untrained baseline, their
 embeddings, CSP (a location encoder trained against the frozen ST-CRL
 features, its location embeddings and map grid), a label-budget experiment
 (ST-CRL, untrained, and ST-CRL features with CSP's location prior on the same
-trials), damage predictions for every building (a class-balanced probe on the
-ST-CRL features) and 2-D projections; then Inria-format tiles of three cities
+trials), damage predictions for every building (the model with the best
+validation F1 on a held-out part of train + tier3, among both runs' features
+with a logistic or MLP probe) and 2-D projections; then Inria-format tiles of three cities
 cut into patches, a triplet location embedding run, and k = 3 and k = 5 expert
 segmentation networks with their table, and the projections of the location
 embeddings. Every number the app then shows comes from this real training and
@@ -23,7 +24,7 @@ from typing import Any
 from stcrl_core.pipeline.embed import embed, run_embed
 from stcrl_core.pipeline.ingest import run_ingest_inria, run_ingest_xbd
 from stcrl_core.pipeline.pretrain import run_pretrain
-from stcrl_core.pipeline.steps import run_budget, run_experts, run_predict, run_project
+from stcrl_core.pipeline.steps import run_budget, run_experts, run_predict_best, run_project
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 from stcrl_core.workspace.atomic import atomic_write_json
@@ -172,7 +173,8 @@ def build_demo(
     results["experiment"] = budget["id"]
     timings["budget"] = time.perf_counter() - t
     t = stage(7, "damage predictions")
-    results["predictions"] = run_predict(ws, {"run": "stcrl", "device": config.device})
+    # the map's default: the best of both runs x lr/mlp x post/pre+post on validation
+    results["predictions"] = run_predict_best(ws, {"seed": config.seed, "device": config.device})
     timings["predict"] = time.perf_counter() - t
     t = stage(8, "2-D projections")
     for run, view in (("stcrl", "post"), ("untrained", "post"), ("csp", "post"), ("csp", "loc")):

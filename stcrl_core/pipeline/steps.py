@@ -38,6 +38,21 @@ def run_predict(
     return meta
 
 
+def run_predict_best(
+    workspace: Workspace | str | Path,
+    settings: Mapping[str, Any],
+    progress: ProgressCallback = no_progress,
+) -> dict[str, Any]:
+    """Predictions of the model with the best validation F1 (settings: ``name``,
+    ``seed``, ``device``; candidates: every embedded run x lr/mlp x post/pre+post)."""
+    from stcrl_core.eval.model_selection import predict_with_best_model
+
+    progress(0, 1, "choosing the model on a held-out part of train + tier3")
+    meta = predict_with_best_model(Workspace.of(workspace), **given(settings))
+    progress(1, 1, "done")
+    return meta
+
+
 def run_project(
     workspace: Workspace | str | Path,
     settings: Mapping[str, Any],

@@ -150,7 +150,7 @@ MEXICO_CITY = RegionStyle(
            ("concrete", (124, 116, 108)), ("tile", (190, 100, 70))),
     building_m=(9, 22), lot_m=16, fill=0.95, layout="dense", block_lots=8, street_m=8,
     street_color=(84, 84, 86), ground=(120, 114, 104), lawn=(103, 100, 92), ground_var=0.08,
-    vegetation=0.12, veg_color=(46, 68, 40), tree_density=0.7, storeys=(1, 4),
+    vegetation=0.12, veg_color=(46, 68, 40), tree_density=0.7, storeys=(2, 5),
     roof_kinds=(0.05, 0.1, 0.85), pools=0.0, cars=0.8, driveways=False, clutter=3.0,
 )  # fmt: skip
 SULAWESI_COAST = RegionStyle(
