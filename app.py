@@ -82,11 +82,12 @@ def home() -> None:
         st.caption("Patches per location and split (`stcrl ingest-inria`).")
         st.dataframe(summary["patches"], width="stretch")
     st.subheader("Pages")
-    links = st.columns(4)
+    links = st.columns(5)
     links[0].page_link("app_pages/1_Damage_Map.py", label="Damage map", icon="🗺️")
     links[1].page_link("app_pages/2_Embedding_Explorer.py", label="Embedding explorer", icon="🔭")
     links[2].page_link("app_pages/3_Label_Budget.py", label="Label budget", icon="📈")
     links[3].page_link("app_pages/4_Experts.py", label="Experts", icon="🧩")
+    links[4].page_link("app_pages/5_Label.py", label="Label", icon="🏷️")
     st.subheader("Runs")
     runs = runs_table(ws, summary["manifest"])
     if runs.empty:
@@ -139,6 +140,7 @@ def main() -> None:
                 url_path="label-budget",
             ),
             st.Page("app_pages/4_Experts.py", title="Experts", icon="🧩", url_path="experts"),
+            st.Page("app_pages/5_Label.py", title="Label", icon="🏷️", url_path="label"),
         ]
     )
     nav.run()
