@@ -85,29 +85,6 @@ def server(ingested: Path, tmp_path_factory: pytest.TempPathFactory):
     log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--enable-unsafe-swiftshader",
-                "--use-angle=swiftshader",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield b
-        b.close()
-
-
 def _offline_page(browser, blocked: list[str]):
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
 
