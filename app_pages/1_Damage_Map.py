@@ -57,8 +57,7 @@ prediction = top[0].selectbox(
 prediction = None if prediction == "(none)" else prediction
 if prediction:
     st.caption(damage.describe_prediction(path, prediction))
-color_options = list(damage.COLOR_BY) if prediction else ["true"]
-color_by = top[1].radio("Colour by", color_options, horizontal=True)
+color_by = top[1].radio("Colour by", damage.color_options(path, prediction), horizontal=True)
 display = top[2].radio("Draw", ["auto", "points", "polygons", "hexagons"], horizontal=True)
 phase = top[3].radio(
     "Imagery",
@@ -138,7 +137,7 @@ st.caption(
 selection = (event or {}).get("selection") or {}  # dict-like in the app and in AppTest
 selected = (selection.get("objects") or {}).get("buildings") or []
 if selected:
-    building_panel(ws, table, selected[0]["uid"], prediction)
+    building_panel(ws, table, selected[0]["uid"], prediction, "deck")
 
 st.subheader("Per event")
 st.dataframe(damage.event_summary(shown), width="stretch")
@@ -195,6 +194,6 @@ result = st_folium(
 clicked = (result or {}).get("last_active_drawing") or {}
 props = clicked.get("properties") or {}
 if props.get("uid"):
-    building_panel(ws, table, props["uid"], prediction)
+    building_panel(ws, table, props["uid"], prediction, "scene")
 else:
     st.caption("Click a building to see its pre and post crops, labels and class probabilities.")

@@ -58,6 +58,7 @@ def building_details(ws: Workspace, table: pd.DataFrame, rows: np.ndarray) -> No
         if "predicted_class" in building:
             facts["predicted"] = building["predicted_class"]
         cols[2].table(pd.Series(facts, name="value"))
+        label_selection(ws, [str(building["uid"])])
         return
     chosen = by_row.loc[rows]
     st.subheader(f"{len(rows):,} buildings selected")
@@ -91,6 +92,27 @@ def building_details(ws: Workspace, table: pd.DataFrame, rows: np.ndarray) -> No
         "selection.csv",
         "text/csv",
     )
+    label_selection(ws, chosen["uid"].astype(str).tolist())
+
+
+def label_selection(ws: Workspace, uids: list[str]) -> None:
+    """Buttons that give every selected building one label (source ``explorer``), into the
+    Label page's store; a cluster of one kind is labelled in one click."""
+    from app_pages.label_panels import label_buttons
+    from stcrl_core.labels.store import record_labels
+
+    st.caption(
+        f"Label {'this building' if len(uids) == 1 else f'all {len(uids):,} selected buildings'} "
+        "(into WS/labels/, as on the Label page):"
+    )
+
+    def give(key: str, name: str) -> None:
+        record_labels(ws, uids, name, "explorer", session=st.session_state.get("label_session"))
+        st.session_state["explorer_labelled"] = f"{len(uids):,} building(s) labelled {name}"
+
+    label_buttons("selection", give, prefix="explorer", shortcuts=False)
+    if st.session_state.get("explorer_labelled"):
+        st.caption(st.session_state.pop("explorer_labelled"))
 
 
 def patch_details(ws: Workspace, table: pd.DataFrame, rows: np.ndarray) -> None:

@@ -99,3 +99,65 @@ def test_building_views_outline_the_footprint(ws: Path) -> None:
     assert views["context"] is not None and views["context"].shape[2] == 3
     with pytest.raises(KeyError, match="no building"):
         building_views(ws, "ghost")
+
+
+def test_damage_map_panel_labels_into_the_same_store(ws: Path) -> None:
+    uid = str(Workspace.open(ws).buildings()["uid"].iloc[3])
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.session_state["workspace"] = str(ws)
+    at.run().switch_page("app_pages/1_Damage_Map.py").run()
+    at.session_state["damage_map"] = {
+        "selection": {"indices": {"buildings": [3]}, "objects": {"buildings": [{"uid": uid}]}}
+    }
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Not labelled yet" in c.value for c in at.caption)
+    at.button(key="map-deck-major-damage").click().run()
+    assert not at.exception, at.exception
+    labels = current_labels(ws)
+    assert labels.set_index("uid").loc[uid, ["label", "source"]].tolist() == ["major-damage", "map"]
+    assert any("Your label: **major-damage** (map)" in c.value for c in at.caption)
+
+
+def _explorer_script(workspace: str, uids: list[str]) -> None:
+    from app_pages.explorer_panels import label_selection
+    from stcrl_core.workspace import Workspace
+
+    label_selection(Workspace.open(workspace), uids)
+
+
+def test_an_explorer_selection_is_labelled_in_one_click(ws: Path) -> None:
+    uids = Workspace.open(ws).buildings()["uid"].astype(str).tolist()[:7]
+    at = AppTest.from_function(_explorer_script, args=(str(ws), uids), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert "all 7 selected buildings" in at.caption[0].value
+    at.button(key="explorer-no-damage").click().run()
+    assert not at.exception, at.exception
+    labels = current_labels(ws)
+    assert sorted(labels["uid"]) == sorted(uids) and set(labels["source"]) == {"explorer"}
+    assert set(labels["label"]) == {"no-damage"}
+
+
+def test_the_map_colours_the_live_model_by_uncertainty(ws: Path) -> None:
+    import numpy as np
+
+    from stcrl_core.labels.store import record_labels
+    from stcrl_core.maps import damage
+    from stcrl_core.pipeline.labelling import LabellingContext
+
+    table = Workspace.open(ws).buildings()
+    picks = [str(table[table["damage"] == c]["uid"].iloc[0]) for c in (0, 3)]
+    record_labels(ws, picks, ["no-damage", "destroyed"], "page")
+    name = LabellingContext(ws, "rand").refresh()["prediction"]
+    assert damage.color_options(ws, name) == ["predicted", "true", "correct", "uncertainty"]
+    assert "uncertainty" not in damage.color_options(ws, None)
+    assert "analyst labels" in damage.describe_prediction(ws, name)
+    shown = damage.load_map_table(ws, name)
+    colours = damage.colour_column(shown, "uncertainty")
+    high = damage.UNCERTAINTY_COLORS[1]
+    most = int(np.argmax(shown["uncertainty"].to_numpy()))
+    least = int(np.argmin(shown["uncertainty"].to_numpy()))
+    assert (
+        np.abs(colours[most, :3].astype(int) - high).sum()
+        < np.abs(colours[least, :3].astype(int) - high).sum()
+    )

@@ -19,7 +19,11 @@ from stcrl_core.workspace import Workspace
 from stcrl_core.workspace.predictions import (
     list_predictions as stored_predictions,
 )
-from stcrl_core.workspace.predictions import read_prediction, read_prediction_meta
+from stcrl_core.workspace.predictions import (
+    prediction_path,
+    read_prediction,
+    read_prediction_meta,
+)
 
 # xView2-style palette: no-damage green, minor yellow, major orange, destroyed red.
 CLASS_COLORS: dict[int, tuple[int, int, int]] = {
@@ -30,7 +34,8 @@ CLASS_COLORS: dict[int, tuple[int, int, int]] = {
     -1: (148, 163, 184),
 }
 CORRECT_COLORS = {True: (37, 99, 235), False: (219, 39, 119)}
-COLOR_BY = ("predicted", "true", "correct")
+UNCERTAINTY_COLORS = ((37, 99, 235), (219, 39, 119))  # certain blue .. uncertain magenta
+COLOR_BY = ("predicted", "true", "correct", "uncertainty")
 POLYGON_LIMIT = 20_000  # above this many shown buildings, draw points
 POINT_LIMIT = 50_000  # above this many, aggregate into hexagons (JSON stays small)
 
@@ -52,9 +57,26 @@ def default_prediction(names: list[str]) -> int:
     return names.index("best") if "best" in names else 0
 
 
+def color_options(workspace: Workspace | str | Path, prediction: str | None) -> list[str]:
+    """What the map can colour by: the true class only without a prediction;
+    ``uncertainty`` only for a prediction that has it (the Label page's live model)."""
+    if not prediction:
+        return ["true"]
+    import pyarrow.parquet as pq
+
+    columns = pq.ParquetFile(prediction_path(Workspace.of(workspace), prediction)).schema.names
+    return [c for c in COLOR_BY if c != "uncertainty" or "uncertainty" in columns]
+
+
 def describe_prediction(workspace: Workspace | str | Path, name: str) -> str:
     """One sentence on which model made a prediction and how well it scores."""
     meta = read_prediction_meta(Workspace.of(workspace), name)
+    if meta.get("model") == "labelling":
+        return (
+            f"**{name}**: the Label page's live model, a class-weighted logistic-regression "
+            f"probe on run `{meta.get('run')}`'s {meta.get('features')} features trained on "
+            f"{meta.get('trained_on')} analyst labels (WS/labels/), refitted after each label."
+        )
     probe = {"lr": "logistic-regression", "mlp": "MLP"}.get(meta.get("probe"), meta.get("probe"))
     text = (
         f"**{name}**: {probe} probe on run `{meta.get('run')}`'s {meta.get('features')} "
@@ -101,6 +123,14 @@ def colour_column(table: pd.DataFrame, color_by: str) -> np.ndarray:
         correct = table["pred"].to_numpy() == table["damage"].to_numpy()
         rgb = np.where(correct[:, None], CORRECT_COLORS[True], CORRECT_COLORS[False])
         rgb[table["damage"].to_numpy() < 0] = CLASS_COLORS[-1]
+    elif color_by == "uncertainty":
+        if "uncertainty" not in table:
+            raise ValueError("colouring by uncertainty needs a prediction with an uncertainty")
+        u = table["uncertainty"].to_numpy(dtype=np.float64)
+        low, high = (np.asarray(c, dtype=np.float64) for c in UNCERTAINTY_COLORS)
+        rgb = np.rint(low + np.clip(np.nan_to_num(u), 0, 1)[:, None] * (high - low))
+        rgb = rgb.astype(np.int64)
+        rgb[np.isnan(u)] = CLASS_COLORS[-1]
     else:
         codes = table["pred" if color_by == "predicted" else "damage"].to_numpy()
         lut = np.zeros((5, 3), dtype=np.int64)
