@@ -9,6 +9,7 @@ from app_pages.common import current_workspace
 from app_pages.jobs_panel import show_job_progress
 from stcrl_core.devices import resolve_device
 from stcrl_core.errors import StcrlError
+from stcrl_core.eval.active_budget import BUDGET_STRATEGIES, PAPER_PROTOCOL
 from stcrl_core.eval.budget_views import (
     curve_figure,
     estimate_seconds,
@@ -17,6 +18,7 @@ from stcrl_core.eval.budget_views import (
 )
 from stcrl_core.eval.experiment import PROBE_KINDS
 from stcrl_core.eval.features import FEATURE_MODES
+from stcrl_core.eval.report import with_strategy
 from stcrl_core.jobs import read_job, start_job
 from stcrl_core.workspace import Workspace
 from stcrl_core.workspace.embeddings import LOCATION_VIEW, embedded_runs
@@ -60,6 +62,15 @@ with st.form("budget-form"):
     budgets_text = cols[0].text_input("Budgets (multiples of 4)", "40,100,200,400")
     trials = cols[1].slider("Trials per budget", 1, 20, 5)
     epochs = cols[2].number_input("Epochs (fine-tune / supervised)", 1, 100, 5)
+    strategies = st.multiselect(
+        "Strategies",
+        list(BUDGET_STRATEGIES),
+        default=[PAPER_PROTOCOL],
+        help="How each trial's labels are chosen. random-balanced: the paper's class-balanced "
+        "draws (assumes the labels are known); random: the natural class mix; uncertainty, "
+        "diversity, hybrid: an analyst labelling what the strategy suggests (the ground truth "
+        "answers). One curve per strategy.",
+    )
     accept_wait = st.checkbox("I accept a long wait for fine-tune / supervised on the CPU")
     submitted = st.form_submit_button("Run experiment")
 
@@ -68,7 +79,9 @@ try:
 except ValueError:
     st.error(f"Budgets must be comma-separated whole numbers, got {budgets_text!r}.")
     st.stop()
-estimate = estimate_seconds(probes, budgets, trials, len(chosen_runs), int(epochs))
+estimate = estimate_seconds(
+    probes, budgets, trials, len(chosen_runs), int(epochs), strategies or [PAPER_PROTOCOL]
+)
 st.caption(f"Estimated time: about {estimate:.0f} s on this machine's {device.type.upper()}.")
 if submitted:
     heavy = {"finetune", "supervised"} & set(probes)
@@ -87,6 +100,7 @@ if submitted:
             "trials": int(trials),
             "features": features,
             "finetune_epochs": int(epochs),
+            "strategies": strategies or [PAPER_PROTOCOL],
         }
         try:
             st.session_state["budget_job"] = start_job(path, "budget", args)
@@ -133,18 +147,22 @@ st.caption(
 )
 st.plotly_chart(curve_figure(curves), key="curves")
 
-records = pd.DataFrame(result["records"])
+records = with_strategy(pd.DataFrame(result["records"]))
 st.subheader("Per-class F1")
 table_budgets = config.get("table_budgets") or [min(config["budgets"]), max(config["budgets"])]
 st.dataframe(per_class_table(records, table_budgets), hide_index=True, width="stretch")
 
 st.subheader("Confusion matrix")
-cols = st.columns(3)
+cols = st.columns(4)
 run = cols[0].selectbox("Run", sorted(records["run"].unique()))
 probe = cols[1].selectbox("Probe", sorted(records[records["run"] == run]["probe"].unique()))
-budget = cols[2].selectbox("Budget", sorted(records["budget"].unique()))
+strategy = cols[2].selectbox("Strategy", sorted(records["strategy"].unique()))
+budget = cols[3].selectbox("Budget", sorted(records["budget"].unique()))
 part = records[
-    (records["run"] == run) & (records["probe"] == probe) & (records["budget"] == budget)
+    (records["run"] == run)
+    & (records["probe"] == probe)
+    & (records["strategy"] == strategy)
+    & (records["budget"] == budget)
 ]
 if len(part):
     st.dataframe(summed_confusion(part), width="stretch")

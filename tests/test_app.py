@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -124,6 +125,7 @@ def test_label_budget_page_runs_an_experiment_as_a_job(app_ws: Path) -> None:
     assert any("CPU" in c.value for c in at.caption)
     at.text_input[0].set_value("4")
     at.slider[0].set_value(2)
+    next(m for m in at.multiselect if m.label == "Strategies").select("random")
     next(b for b in at.button if b.label == "Run experiment").click().run()
     assert not at.exception
     job = wait_for_jobs(app_ws, "budget", timeout=180)[0]
@@ -133,6 +135,10 @@ def test_label_budget_page_runs_an_experiment_as_a_job(app_ws: Path) -> None:
     assert any(e.type == "plotly_chart" for e in at.main) or at.get("plotly_chart")
     assert {b.label for b in at.get("download_button")} >= {"Curves (CSV)", "Every trial (CSV)"}
     assert len(at.dataframe) >= 2  # per-class table and confusion matrix
+    assert job["args"]["strategies"] == ["random-balanced", "random"]
+    names = {t.get("name") for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert {"rand · lr · random-balanced", "rand · lr · random"} <= names
+    assert set(at.dataframe[0].value["strategy"]) == {"random-balanced", "random"}
 
 
 def test_embedding_explorer_projects_clusters_and_selects(app_ws: Path) -> None:
