@@ -81,10 +81,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         except (OSError, json.JSONDecodeError) as exc:
             raise StcrlError(f"cannot read demo settings {args.config} ({exc}); pass a JSON "
                              "object of DemoConfig fields") from exc  # fmt: skip
+    if not isinstance(settings, dict):
+        raise StcrlError(f"demo settings {args.config} must be a JSON object of DemoConfig fields")
     for name in ("epochs", "seed", "device"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
-    config = DemoConfig.from_dict(settings)
+    try:
+        config = DemoConfig.from_dict(settings)
+    except StcrlError as exc:
+        raise StcrlError(f"{args.config or 'stcrl demo'}: {exc}") from exc
     with tqdm_progress("demo") as progress:
         summary = build_demo(args.workspace, args.data, config, progress)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in summary["seconds"].items())
