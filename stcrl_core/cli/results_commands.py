@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from stcrl_core.cli.arguments import csv_list, int_list
 from stcrl_core.errors import StcrlError
@@ -76,7 +77,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from stcrl_core.pipeline.demo import DemoConfig, build_demo
     from stcrl_core.progress import tqdm_progress
 
-    config = DemoConfig(epochs=args.epochs, device=args.device)
+    settings = {}
+    if args.config:
+        try:
+            settings = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StcrlError(f"cannot read demo settings {args.config} ({exc}); pass a JSON "
+                             "object of DemoConfig fields") from exc  # fmt: skip
+    if not isinstance(settings, dict):
+        raise StcrlError(f"demo settings {args.config} must be a JSON object of DemoConfig fields")
+    for name in ("epochs", "seed", "device"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    try:
+        config = DemoConfig.from_dict(settings)
+    except StcrlError as exc:
+        raise StcrlError(f"{args.config or 'stcrl demo'}: {exc}") from exc
     with tqdm_progress("demo") as progress:
         summary = build_demo(args.workspace, args.data, config, progress)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in summary["seconds"].items())
@@ -207,8 +223,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workspace", required=True, help="demo workspace folder")
     p.add_argument("--data", default=None, help="where the generated data goes (default WS-data)")
-    p.add_argument("--epochs", type=int, default=3, help="ST-CRL epochs (default 3)")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.add_argument("--epochs", type=int, default=None, help="ST-CRL epochs (default 3)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the generated data and of every training (default 0)",
+    )
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="JSON file of demo settings (the fields of demo.json's config; --epochs, "
+        "--seed and --device win over it)",
+    )
     p.set_defaults(handler=_cmd_demo)
 
     p = sub.add_parser(

@@ -17,10 +17,11 @@ evaluation.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from stcrl_core.errors import StcrlError
 from stcrl_core.pipeline.embed import embed, run_embed
 from stcrl_core.pipeline.ingest import run_ingest_inria, run_ingest_xbd
 from stcrl_core.pipeline.pretrain import run_pretrain
@@ -41,9 +42,9 @@ class DemoConfig:
     comment says why. Everything else comes from those defaults.
     """
 
-    scenes_per_event: int = 6
+    scenes_per_event: int = 8  # train + tier3 then has >= 100 of every class (400 labels)
     size: int = 512
-    ingest_workers: int = 2
+    ingest_workers: int = 2  # processes for generating and for ingesting the scenes
     epochs: int = 3
     batch_size: int = 128  # the paper's 256 would leave few steps per epoch on the demo data
     lr: float = 0.03  # 3x the paper's 0.01: only 3 CPU epochs
@@ -67,6 +68,22 @@ class DemoConfig:
     experts_epochs: int = 6
     experts_lr: float = 1e-3  # 10x the paper's 1e-4: 6 CPU epochs
     experts_min_steps: int = 24
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DemoConfig:
+        """Settings from a JSON object (``demo.json``'s ``config``, or a file for
+        ``stcrl demo --config``); lists become tuples.
+
+        Raises:
+            StcrlError: For a key that is not a demo setting.
+        """
+        names = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise StcrlError(
+                f"unknown demo setting(s) {unknown}; the settings are {', '.join(names)}"
+            )
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 STAGES = ("data", "ingest", "pretrain", "baseline", "embed", "csp", "budget", "predict",
@@ -119,6 +136,7 @@ def build_demo(
             scenes_per_event=config.scenes_per_event,
             size=config.size,
             seed=config.seed,
+            workers=config.ingest_workers,
         )
     timings["data"] = time.perf_counter() - t
     t = stage(1, "ingesting building objects")

@@ -233,11 +233,15 @@ EVENTS: dict[str, EventSpec] = {e.name: e for e in (
 )}
 # fmt: on
 
+# The demo's events: one of each disaster type xBD has most of. Hurricane Harvey (flooding)
+# rather than the Midwest floods, whose real class mix is almost all no-damage: with it
+# the demo's train + tier3 had too few major-damage buildings (29-44 over seeds 0-2 at six
+# scenes per event) for 400 class-balanced labels.
 DEFAULT_EVENTS: tuple[str, ...] = (
     "hurricane-michael",
     "santa-rosa-wildfire",
     "mexico-earthquake",
     "palu-tsunami",
-    "midwest-flooding",
+    "hurricane-harvey",
     "joplin-tornado",
 )
