@@ -112,8 +112,11 @@ class LogisticProbe(BatchedProbe):
         Wt = torch.zeros(t, N_CLASSES, d, device=device)
         b = torch.zeros(t, 1, N_CLASSES, device=device)
         if previous is not None and previous[0].shape == (t, d, N_CLASSES):
-            Wt.copy_(previous[0].transpose(1, 2))
-            b.copy_(previous[1])
+            # the previous model's function, re-expressed on this fit's standardisation:
+            # (X - m0) / s0 W0 + b0 = (X - m1) / s1 (W0 s1 / s0) + b0 + (m1 - m0) / s0 W0
+            coef, intercept, m0, s0 = previous
+            Wt.copy_(coef.transpose(1, 2) * self.scale_ / s0)
+            b.copy_(intercept + torch.bmm((self.mean_ - m0) / s0, coef))
         Wt.grad, b.grad = torch.zeros_like(Wt), torch.zeros_like(b)
         opt = torch.optim.LBFGS(
             [Wt, b], lr=1, max_iter=self.max_iter, tolerance_grad=self.tol, tolerance_change=1e-10,
@@ -141,10 +144,10 @@ class LogisticProbe(BatchedProbe):
         self.n_iter_ = opt.state[opt._params[0]].get("n_iter", 0)
         return self
 
-    def _previous_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The fitted ``(coef_, intercept_)`` to warm-start from, if any."""
+    def _previous_weights(self) -> tuple[torch.Tensor, ...] | None:
+        """The fitted ``(coef_, intercept_, mean_, scale_)`` to warm-start from, if any."""
         coef = getattr(self, "coef_", None)
-        return None if coef is None else (coef, self.intercept_)
+        return None if coef is None else (coef, self.intercept_, self.mean_, self.scale_)
 
     def _logits(self, Z: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.intercept_, Z.expand(self.coef_.shape[0], -1, -1), self.coef_)
