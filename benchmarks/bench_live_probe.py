@@ -77,7 +77,7 @@ def measure(x: np.ndarray, y: np.ndarray, at: list[int], repeats: int, seed: int
         times: dict[str, list[float]] = {"warm": [], "cold": [], "sklearn": []}
         agree = 1.0
         for _ in range(repeats):
-            model = LabellingModel(x)
+            model = LabellingModel(x, threads=torch.get_num_threads())
             model.update(before, y[before])  # the model as it was before label n
             start = time.perf_counter()
             model.update(now, y[now])

@@ -18,18 +18,34 @@ label or the model is worth a second look.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import torch
 
 from stcrl_core.active.strategies import uncertainty_scores
 from stcrl_core.eval.probes import LogisticProbe
 
 PREDICTION_PREFIX = "labelling-"
 MIN_CLASSES = 2
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads (None: unchanged), then restore."""
+    before = torch.get_num_threads()
+    if threads is not None and threads != before:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def prediction_name(run: str, features: str) -> str:
@@ -51,13 +67,18 @@ class LabellingModel:
         max_iter: L-BFGS iterations per refit.
         tol: Gradient tolerance.
         device: ``cpu`` (default: a refit is small), ``cuda`` or ``auto``.
+        threads: Torch CPU threads during a refit (default 1; None: torch's setting).
+            These fits are tiny: on a busy 2-core machine two threads spend their
+            time synchronising (``benchmarks/bench_live_probe.py``: 1.45 s vs 0.10 s
+            at 20 labels, 10,000 x 512, load average 11).
     """
 
     def __init__(
         self, features: np.ndarray, C: float = 1.0, max_iter: int = 200, tol: float = 1e-5,
-        device: str = "cpu",
+        device: str = "cpu", threads: int | None = 1,
     ) -> None:  # fmt: skip
         self.features = np.ascontiguousarray(features, dtype=np.float32)
+        self.threads = threads
         if self.features.ndim != 2:
             raise ValueError(f"features must be (N, d), got shape {self.features.shape}")
         self.C, self.max_iter, self.tol, self.device = C, max_iter, tol, device
@@ -101,8 +122,9 @@ class LabellingModel:
                 self.proba, self.trained_on, self.classes = None, len(rows), present
                 return False
             start = time.perf_counter()
-            self.probe.fit(self.features[rows], classes)
-            self.proba = self.probe.predict_proba(self.features)
+            with _torch_threads(self.threads):
+                self.probe.fit(self.features[rows], classes)
+                self.proba = self.probe.predict_proba(self.features)
             self.seconds = time.perf_counter() - start
             self.trained_on, self.classes = len(rows), present
             return True
