@@ -184,7 +184,9 @@ def scenes_by_damage(table: pd.DataFrame, class_column: str = "damage") -> list[
     """
     damaged = table[class_column].to_numpy() > 0
     counts = pd.DataFrame({"scene": table["scene"], "damaged": damaged}).groupby("scene")
-    order = counts["damaged"].agg(["sum", "size"]).sort_values(
-        ["sum", "size"], ascending=False, kind="stable"
+    order = (
+        counts["damaged"]
+        .agg(["sum", "size"])
+        .sort_values(["sum", "size"], ascending=False, kind="stable")
     )
     return order.index.tolist()

@@ -81,4 +81,3 @@ def scene_map(
     ).add_to(fmap)
     fmap.fit_bounds(bounds)
     return make_offline(fmap)
-
