@@ -35,15 +35,17 @@ import shapely
 
 from stcrl_core.data import geotiff, geotiff_mosaic
 from stcrl_core.data.footprints import (
-    FootprintFile,
-    footprint_ids,
-    geometry_problem,
     main_polygon,
     parquet_safe,
     parse_damage,
     read_footprint_file,
 )
-from stcrl_core.data.geotiff_plan import Placement, holdout_split, place, reading_order
+from stcrl_core.data.geotiff_plan import (
+    FootprintPlan,
+    holdout_split,
+    plan_footprints,
+    reading_order,
+)
 from stcrl_core.data.geotiff_previews import write_scenes
 from stcrl_core.data.xbd import DAMAGE_NAMES, SPLITS, SkippedItem
 from stcrl_core.errors import IngestError
@@ -53,7 +55,6 @@ from stcrl_core.workspace.atomic import atomic_write_json, atomic_write_parquet
 from stcrl_core.workspace.objects import (
     FOOTPRINT_STATUS,
     FOOTPRINT_UID,
-    INGESTED,
     PHASES,
     ObjectsFiles,
     allocate_crops,
@@ -150,79 +151,6 @@ def _crop_task(task: dict[str, Any]) -> dict[str, Any]:
             "errors": errors}  # fmt: skip
 
 
-@dataclass
-class _Plan:
-    footprints: FootprintFile
-    status: list[str]  # per source row: "ingested" or why not
-    uids: list[str | None]
-    kept: np.ndarray  # source rows of the buildings to read
-    placements: dict[str, Placement]
-    lonlat: np.ndarray
-
-
-def _check_footprints(
-    config: GeoTiffIngestConfig, footprints: FootprintFile, skipped: list[SkippedItem]
-) -> tuple[list[str], list[str | None]]:
-    """Per source row: ``"ingested"`` so far or the kind that leaves it out, and its id."""
-    uids = footprint_ids(footprints)
-    status, seen = [], {}
-    geometry = footprints.frame.geometry.to_numpy()
-    for i, (uid, geom) in enumerate(zip(uids, geometry, strict=True)):
-        problem = geometry_problem(geom)
-        if problem is None and uid is None:
-            problem = ("missing-id", f"no id in column {footprints.id_column!r}")
-        if problem is None and uid in seen:
-            problem = ("duplicate-id", f"id {uid!r} already used by row {seen[uid]} (kept)")
-        if problem is None:
-            seen[uid] = i
-        status.append(INGESTED if problem is None else problem[0])
-        if problem is not None:
-            skipped.append(SkippedItem(footprints.path, problem[0], f"row {i}: {problem[1]}",
-                                       uid))  # fmt: skip
-    return status, uids
-
-
-def _plan(
-    config: GeoTiffIngestConfig,
-    mosaics: dict[str, list[geotiff_mosaic.Mosaic]],
-    skipped: list[SkippedItem],
-    progress: ProgressCallback,
-) -> _Plan:
-    progress(0, 3, "reading footprints")
-    footprints = read_footprint_file(config.footprints, config.layer, config.id_column,
-                                     config.damage_column)  # fmt: skip
-    status, uids = _check_footprints(config, footprints, skipped)
-    progress(1, 3, "placing footprints on the imagery")
-    valid = np.flatnonzero(np.array(status) == INGESTED)
-    geoms = footprints.frame.geometry.to_numpy()[valid]
-    valid_geoms = footprints.frame.geometry.iloc[valid]
-    local = valid_geoms.estimate_utm_crs() if len(valid) else "EPSG:4326"
-    centroids = valid_geoms.to_crs(local).centroid.to_crs("EPSG:4326")
-    lonlat = shapely.get_coordinates(centroids.to_numpy())
-    placements = {
-        phase: place(geoms, footprints.frame.crs.to_wkt(), lonlat, mosaics[phase], config.buffer_m)
-        for phase in PHASES
-    }
-    outside = np.zeros(len(valid), dtype=bool)
-    for phase in PHASES:
-        missing = placements[phase].mosaic < 0
-        for k in np.flatnonzero(missing & ~outside):
-            row = int(valid[k])
-            status[row] = "outside-imagery"
-            skipped.append(SkippedItem(footprints.path, "outside-imagery",
-                                       f"row {row}: the footprint touches no {phase}-event tile",
-                                       uids[row]))  # fmt: skip
-        outside |= missing
-    keep = ~outside
-    placements = {p: _subset(pl, keep) for p, pl in placements.items()}
-    progress(2, 3, "placed")
-    return _Plan(footprints, status, uids, valid[keep], placements, lonlat[keep])
-
-
-def _subset(placement: Placement, keep: np.ndarray) -> Placement:
-    return Placement(**{k: v[keep] for k, v in vars(placement).items()})
-
-
 def build_geotiff_objects(
     config: GeoTiffIngestConfig, workspace: Any, progress: ProgressCallback = no_progress
 ) -> dict[str, Any]:
@@ -248,7 +176,10 @@ def build_geotiff_objects(
         tiles[phase] = found
         skipped.extend(SkippedItem(path, kind, reason) for path, kind, reason in problems)
     mosaics = {phase: geotiff_mosaic.build_mosaics(phase, tiles[phase]) for phase in PHASES}
-    plan = _plan(config, mosaics, skipped, progress)
+    progress(0, 3, "reading footprints")
+    footprints = read_footprint_file(config.footprints, config.layer, config.id_column,
+                                     config.damage_column)  # fmt: skip
+    plan = plan_footprints(footprints, mosaics, config.buffer_m, skipped, progress)
     if len(plan.kept) == 0:
         kinds = dict(Counter(s.kind for s in skipped))
         raise IngestError(
@@ -272,7 +203,7 @@ def build_geotiff_objects(
 def _read_crops(
     config: GeoTiffIngestConfig,
     mosaics: dict[str, list[geotiff_mosaic.Mosaic]],
-    plan: _Plan,
+    plan: FootprintPlan,
     out: ObjectsFiles,
     progress: ProgressCallback,
 ) -> tuple[dict[str, np.ndarray], list[tuple[int, str, str]]]:
@@ -312,7 +243,7 @@ def _read_crops(
 def _ingest_into(
     config: GeoTiffIngestConfig,
     mosaics: dict[str, list[geotiff_mosaic.Mosaic]],
-    plan: _Plan,
+    plan: FootprintPlan,
     skipped: list[SkippedItem],
     out: ObjectsFiles,
     progress: ProgressCallback,
@@ -352,7 +283,7 @@ def _ingest_into(
     progress(0, 1, "scene previews")
     scenes = write_scenes(config, mosaics, table, out)
     atomic_write_parquet(out.scenes_table, scenes)
-    report = _report(config, tiles_of(mosaics), plan, table, scenes, skipped)
+    report = _report(config, mosaics, plan, table, scenes, skipped)
     atomic_write_json(out.report, report)
     return report
 
@@ -367,7 +298,7 @@ def tiles_of(
 def _building_table(
     config: GeoTiffIngestConfig,
     mosaics: dict[str, list[geotiff_mosaic.Mosaic]],
-    plan: _Plan,
+    plan: FootprintPlan,
     nodata: dict[str, np.ndarray],
     keep: np.ndarray,
 ) -> pd.DataFrame:
@@ -417,12 +348,13 @@ def _building_table(
 
 def _report(
     config: GeoTiffIngestConfig,
-    tiles: dict[str, list[geotiff.RasterTile]],
-    plan: _Plan,
+    mosaics: dict[str, list[geotiff_mosaic.Mosaic]],
+    plan: FootprintPlan,
     table: pd.DataFrame,
     scenes: pd.DataFrame,
     skipped: list[SkippedItem],
 ) -> dict[str, Any]:
+    tiles = tiles_of(mosaics)
     notes = [f"{phase} {t.path}: {note}" for phase in PHASES for t in tiles[phase]
              for note in t.notes]  # fmt: skip
     notes += plan.footprints.notes
@@ -439,6 +371,7 @@ def _report(
         "kind": "geotiff",
         "footprints": plan.footprints.describe(),
         "imagery": {phase: [t.describe() for t in tiles[phase]] for phase in PHASES},
+        "mosaics": {phase: [m.describe() for m in mosaics[phase]] for phase in PHASES},
         "notes": notes,
         "scenes_found": len(tiles["post"]),
         "scenes_ingested": len(scenes),

@@ -20,8 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from stcrl_core.data.footprints import FootprintFile, footprint_ids, geometry_problem
 from stcrl_core.data.geotiff_mosaic import Mosaic
 from stcrl_core.data.scenes import METRES_PER_DEG_LAT, METRES_PER_DEG_LON_EQUATOR
+from stcrl_core.data.xbd import SkippedItem
+from stcrl_core.progress import ProgressCallback
+from stcrl_core.workspace.objects import INGESTED, PHASES
 
 HOLDOUT_BLOCK_M = 250.0  # side of the blocks held out together (neighbours share a split)
 
@@ -174,3 +178,90 @@ def reading_order(
     cx = np.nan_to_num((pixels[:, 0] + pixels[:, 2]) / 2)
     band = np.nan_to_num((pixels[:, 1] + pixels[:, 3]) / 2 // band_px)
     return np.lexsort((cx, band, placement.mosaic))
+
+
+@dataclass
+class FootprintPlan:
+    """The footprints of a GeoTIFF ingest, checked and placed on both dates' mosaics.
+
+    Attributes:
+        footprints: The file as read.
+        status: Per source row: ``"ingested"`` so far, or the kind that leaves it out.
+        uids: Per source row: its id (None where missing).
+        kept: Source rows of the buildings to read, in file order.
+        placements: Per date, the :class:`Placement` of the kept buildings.
+        lonlat: ``(n, 2)`` centroids of the kept buildings in lon/lat.
+    """
+
+    footprints: FootprintFile
+    status: list[str]  # per source row: "ingested" or why not
+    uids: list[str | None]
+    kept: np.ndarray  # source rows of the buildings to read
+    placements: dict[str, Placement]
+    lonlat: np.ndarray
+
+
+def _check_footprints(
+    footprints: FootprintFile, skipped: list[SkippedItem]
+) -> tuple[list[str], list[str | None]]:
+    """Per source row: ``"ingested"`` so far or the kind that leaves it out, and its id."""
+    uids = footprint_ids(footprints)
+    status, seen = [], {}
+    geometry = footprints.frame.geometry.to_numpy()
+    for i, (uid, geom) in enumerate(zip(uids, geometry, strict=True)):
+        problem = geometry_problem(geom)
+        if problem is None and uid is None:
+            problem = ("missing-id", f"no id in column {footprints.id_column!r}")
+        if problem is None and uid in seen:
+            problem = ("duplicate-id", f"id {uid!r} already used by row {seen[uid]} (kept)")
+        if problem is None:
+            seen[uid] = i
+        status.append(INGESTED if problem is None else problem[0])
+        if problem is not None:
+            skipped.append(SkippedItem(footprints.path, problem[0], f"row {i}: {problem[1]}",
+                                       uid))  # fmt: skip
+    return status, uids
+
+
+def plan_footprints(
+    footprints: FootprintFile,
+    mosaics: dict[str, list[Mosaic]],
+    buffer_m: float,
+    skipped: list[SkippedItem],
+    progress: ProgressCallback,
+) -> FootprintPlan:
+    """Check every footprint and place the good ones on both dates' mosaics.
+
+    Footprints left out (bad geometry or id, duplicates, outside a date's tiles)
+    are appended to ``skipped``, each with its row and id.
+    """
+    status, uids = _check_footprints(footprints, skipped)
+    progress(1, 3, "placing footprints on the imagery")
+    valid = np.flatnonzero(np.array(status) == INGESTED)
+    geoms = footprints.frame.geometry.to_numpy()[valid]
+    valid_geoms = footprints.frame.geometry.iloc[valid]
+    local = valid_geoms.estimate_utm_crs() if len(valid) else "EPSG:4326"
+    centroids = valid_geoms.to_crs(local).centroid.to_crs("EPSG:4326")
+    lonlat = shapely.get_coordinates(centroids.to_numpy())
+    placements = {
+        phase: place(geoms, footprints.frame.crs.to_wkt(), lonlat, mosaics[phase], buffer_m)
+        for phase in PHASES
+    }
+    outside = np.zeros(len(valid), dtype=bool)
+    for phase in PHASES:
+        missing = placements[phase].mosaic < 0
+        for k in np.flatnonzero(missing & ~outside):
+            row = int(valid[k])
+            status[row] = "outside-imagery"
+            skipped.append(SkippedItem(footprints.path, "outside-imagery",
+                                       f"row {row}: the footprint touches no {phase}-event tile",
+                                       uids[row]))  # fmt: skip
+        outside |= missing
+    keep = ~outside
+    placements = {p: _subset(pl, keep) for p, pl in placements.items()}
+    progress(2, 3, "placed")
+    return FootprintPlan(footprints, status, uids, valid[keep], placements, lonlat[keep])
+
+
+def _subset(placement: Placement, keep: np.ndarray) -> Placement:
+    return Placement(**{k: v[keep] for k, v in vars(placement).items()})
