@@ -402,5 +402,6 @@ def _summary_line(report: dict[str, Any], ws: Workspace) -> str:
         line += f"; {partial} with part of their crop outside the imagery or without data"
     if report["skipped"]:
         kinds = ", ".join(f"{v} {k}" for k, v in report["skipped_by_kind"].items())
-        line += f"; skipped {len(report['skipped'])} items ({kinds}); see {ws.objects.report}"
+        n = len(report["skipped"])
+        line += f"; skipped {n} item{'s' * (n != 1)} ({kinds}); see {ws.objects.report}"
     return line

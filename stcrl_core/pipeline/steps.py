@@ -29,11 +29,20 @@ def run_predict(
     progress: ProgressCallback = no_progress,
 ) -> dict[str, Any]:
     """Damage predictions of every building (settings: ``run``, ``probe``,
-    ``features``, ``name``, ``device``, ``seed``)."""
+    ``features``, ``name``, ``device``, ``seed``; ``out``: also write them to this file,
+    for a GeoTIFF ingest in the footprint file's own schema, see
+    :func:`stcrl_core.maps.damage.write_export`)."""
     from stcrl_core.eval.predict import predict_damage
 
+    options = given(settings)
+    out = options.pop("out", None)
     progress(0, 1, "training the probe")
-    meta = predict_damage(Workspace.of(workspace), **given(settings))
+    ws = Workspace.of(workspace)
+    meta = predict_damage(ws, **options)
+    if out is not None:
+        from stcrl_core.maps.damage import write_export
+
+        meta["out"] = str(write_export(ws, meta["name"], out))
     progress(1, 1, "done")
     return meta
 
