@@ -8,7 +8,7 @@ DEMO_DATA ?= demo-data/xbd
 DEMO_WS ?= demo-workspace
 PORT ?= 8501
 
-.PHONY: venv app demo test lint format bench clean-demo
+.PHONY: venv app demo test lint format bench results clean-demo
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,10 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# Rebuild docs/results.md from the commands it shows (three demo seeds; about 30 min).
+results: $(STAMP)
+	$(BIN)/python docs/make_results.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py

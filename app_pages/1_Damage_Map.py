@@ -50,9 +50,14 @@ st.title("Damage map")
 predictions = damage.list_predictions(path)
 top = st.columns([2, 2, 2, 2])
 prediction = top[0].selectbox(
-    "Model", predictions or ["(none)"], help="Damage predictions made by `stcrl predict`."
+    "Model",
+    predictions or ["(none)"],
+    index=damage.default_prediction(predictions),
+    help="Damage predictions made by `stcrl predict` (`best`: chosen on validation data).",
 )
 prediction = None if prediction == "(none)" else prediction
+if prediction:
+    st.caption(damage.describe_prediction(path, prediction))
 color_options = list(damage.COLOR_BY) if prediction else ["true"]
 color_by = top[1].radio("Colour by", color_options, horizontal=True)
 display = top[2].radio("Draw", ["auto", "points", "polygons", "hexagons"], horizontal=True)

@@ -60,6 +60,17 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_demo_settings_file_errors_name_the_file(tmp_path: Path) -> None:
+    for text, expected in (("{not json", "cannot read demo settings"), ('{"epoch": 2}', "epoch")):
+        config = tmp_path / "demo.json"
+        config.write_text(text)
+        result = run("demo", "--workspace", str(tmp_path / "w"), "--config", str(config))
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1, result.stderr
+        assert str(config) in lines[0] and expected in lines[0]
+    assert not (tmp_path / "w").exists()  # nothing built
+
+
 def test_nothing_ingested_exits_non_zero(tmp_path: Path) -> None:
     labels = tmp_path / "xbd" / "train" / "labels"
     (tmp_path / "xbd" / "train" / "images").mkdir(parents=True)

@@ -75,6 +75,29 @@ def test_csp_run_on_frozen_features(ws: Path) -> None:
     assert coords.shape == (n, 2)
 
 
+def test_defaults_follow_the_public_csp_code_and_old_runs_keep_theirs(ws: Path) -> None:
+    """New runs take CSP's code and scripts' settings; a run saved before those settings
+    existed (no keys in its config.json) loads with what it was trained with."""
+    from stcrl_core.methods.config import read_run_config
+    from stcrl_core.methods.csp import location_encoder_from_config
+
+    config = read_run_config(ws, "csp")
+    assert (config.location_mlp, config.location_activation, config.csp_random_draw) == (
+        "csp", "leakyrelu", "csp",
+    )  # fmt: skip
+    assert (config.csp_temperature_batch, config.csp_temperature_random,
+            config.csp_temperature_simcse) == (20.0, 1.0, 1.0)  # fmt: skip
+    old = json.loads((ws / "runs" / "csp" / "config.json").read_text())
+    for key in ("location_mlp", "location_activation", "csp_random_draw"):
+        del old[key]
+    legacy = PretrainConfig.from_dict(old)
+    assert (legacy.location_mlp, legacy.location_activation, legacy.csp_random_draw) == (
+        "stcrl-v1", "relu", "uniform",
+    )  # fmt: skip
+    encoder = location_encoder_from_config(legacy)
+    assert sorted(encoder.state_dict())[-2:] == ["mlp.1.bias", "mlp.1.weight"]
+
+
 def test_csp_resume_matches_uninterrupted(
     ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

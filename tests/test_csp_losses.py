@@ -156,3 +156,16 @@ def test_distributed_losses_match_the_full_batch(tmp_path: Path) -> None:
         grad_b = torch.cat([res[name]["grad_b"] for res in results]) / world
         torch.testing.assert_close(grad_a, fa.grad, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(grad_b, fb.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_csp_random_locations_are_the_scripts_sphericalold() -> None:
+    """lon = 180 sqrt(1-u^2) cos t, lat = 90 sqrt(1-u^2) sin t: a disc in (lon/180, lat/90)
+    whose squared radius 1 - u^2 has mean 2/3; not uniform on the sphere."""
+    from stcrl_core.methods.csp_losses import csp_random_locations
+
+    points = csp_random_locations(40_000, torch.Generator().manual_seed(1)).numpy()
+    r2 = (points[:, 0] / 180) ** 2 + (points[:, 1] / 90) ** 2
+    assert r2.max() <= 1 + 1e-12
+    assert abs(r2.mean() - 2 / 3) < 0.01
+    again = csp_random_locations(5, torch.Generator().manual_seed(1)).numpy()
+    np.testing.assert_array_equal(again, points[:5])

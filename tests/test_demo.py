@@ -47,7 +47,14 @@ def test_demo_builds_every_artifact(demo: Path) -> None:
     curves = pd.read_csv(next((demo / "experiments").glob("*/curves.csv")))
     assert set(curves["run"]) == {"stcrl", "untrained", "csp+loc"}
     assert len(list((demo / "experiments").glob("*/curves.png"))) == 1
-    assert (demo / "predictions" / "stcrl-lr.parquet").exists()
+    # the map's model: the best of 2 runs x 2 probes x 2 feature modes on validation data
+    meta = json.loads((demo / "predictions" / "best.json").read_text())
+    selection = meta["selection"]
+    assert len(selection["candidates"]) == 8
+    best = max(selection["candidates"], key=lambda c: c["validation_f1"])
+    assert (
+        selection["chosen"] == best["label"] == f"{meta['run']} {meta['probe']} {meta['features']}"
+    )
     # stcrl, untrained, csp (post and loc), triplet
     assert len(list((demo / "projections").glob("*.npy"))) == 5
     # finished stages are kept: a second build only re-reads them
@@ -74,7 +81,7 @@ def test_demo_builds_the_experts_artifacts(demo: Path) -> None:
 
 
 def test_exports(demo: Path) -> None:
-    table = load_map_table(demo, "stcrl-lr")
+    table = load_map_table(demo, "best")
     csv = pd.read_csv(io.BytesIO(export_buildings(table, "csv")))
     assert len(csv) == len(table) and {"uid", "pred", "confidence"} <= set(csv.columns)
     geojson = json.loads(export_buildings(table, "geojson"))
@@ -113,7 +120,7 @@ def test_every_page_runs_on_the_demo(demo: Path, page: str | None, monkeypatch) 
         at.selectbox(key="explorer_colour").set_value("k-means cluster").run()
         at.slider(key="explorer_k").set_value(3).run()
         assert "Silhouette (k=3)" in {m.label for m in at.metric} and not at.exception
-        at.selectbox(key="explorer_colour").set_value("damage (predicted: stcrl-lr)").run()
+        at.selectbox(key="explorer_colour").set_value("damage (predicted: best)").run()
         assert not at.exception
         for run, view in (("untrained", "post"), ("csp", "loc"), ("triplet", "patch")):
             at.selectbox(key="explorer_run").set_value(run).run()
@@ -125,6 +132,8 @@ def test_every_page_runs_on_the_demo(demo: Path, page: str | None, monkeypatch) 
         assert at.selectbox[0].label == "Features"  # the form, then the stored experiment
         assert any(s.label == "Experiment" for s in at.selectbox)
     elif page:
+        assert at.selectbox[0].value == "best"  # the validated model, said so
+        assert any("Chosen as the best of 8 models" in c.value for c in at.caption)
         for option in ("true", "correct", "predicted"):
             at.radio[0].set_value(option).run()
             assert not at.exception

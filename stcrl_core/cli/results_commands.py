@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from stcrl_core.cli.arguments import csv_list, int_list
+from stcrl_core.errors import StcrlError
 
 
 def _cmd_budget(args: argparse.Namespace) -> int:
@@ -27,10 +29,21 @@ def _cmd_budget(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from stcrl_core.pipeline.steps import run_predict
+    from stcrl_core.pipeline.steps import run_predict, run_predict_best
 
-    names = ("run", "probe", "features", "name", "device", "out")
-    meta = run_predict(args.workspace, {n: getattr(args, n) for n in names})
+    if args.best:
+        settings = {"name": args.name or "best", "device": args.device, "out": args.out}
+        meta = run_predict_best(args.workspace, settings)
+        chosen = meta["selection"]
+        print(
+            f"chose {chosen['chosen']} of {len(chosen['candidates'])} candidates: validation "
+            f"F1 {chosen['validation_f1']:.3f} on a held-out part of train+tier3"
+        )
+    else:
+        if not args.run:
+            raise StcrlError("pass --run RUN (a run with embeddings), or --best to choose one")
+        names = ("run", "probe", "features", "name", "device", "out")
+        meta = run_predict(args.workspace, {n: getattr(args, n) for n in names})
     f1 = meta["eval_overall_f1"]
     score = f"{f1:.3f}" if f1 is not None else "n/a (no labelled test/hold buildings)"
     print(
@@ -64,7 +77,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from stcrl_core.pipeline.demo import DemoConfig, build_demo
     from stcrl_core.progress import tqdm_progress
 
-    config = DemoConfig(epochs=args.epochs, device=args.device)
+    settings = {}
+    if args.config:
+        try:
+            settings = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StcrlError(f"cannot read demo settings {args.config} ({exc}); pass a JSON "
+                             "object of DemoConfig fields") from exc  # fmt: skip
+    if not isinstance(settings, dict):
+        raise StcrlError(f"demo settings {args.config} must be a JSON object of DemoConfig fields")
+    for name in ("epochs", "seed", "device"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    try:
+        config = DemoConfig.from_dict(settings)
+    except StcrlError as exc:
+        raise StcrlError(f"{args.config or 'stcrl demo'}: {exc}") from exc
     with tqdm_progress("demo") as progress:
         summary = build_demo(args.workspace, args.data, config, progress)
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in summary["seconds"].items())
@@ -139,7 +167,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "also a GIS file of every building.",
     )
     p.add_argument("--workspace", required=True, help="workspace folder")
-    p.add_argument("--run", required=True, help="a run with embeddings")
+    p.add_argument("--run", default=None, help="a run with embeddings")
+    p.add_argument(
+        "--best",
+        action="store_true",
+        help="instead of --run/--probe/--features: choose, by validation F1 on a held-out "
+        "20%% of train+tier3, the best of every embedded run x lr/mlp x post/pre+post "
+        "(prediction name 'best' unless --name)",
+    )
     p.add_argument("--probe", default="lr", choices=["lr", "mlp"], help="probe (default lr)")
     p.add_argument(
         "--features",
@@ -184,8 +219,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--workspace", required=True, help="demo workspace folder")
     p.add_argument("--data", default=None, help="where the generated data goes (default WS-data)")
-    p.add_argument("--epochs", type=int, default=3, help="ST-CRL epochs (default 3)")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.add_argument("--epochs", type=int, default=None, help="ST-CRL epochs (default 3)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the generated data and of every training (default 0)",
+    )
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="JSON file of demo settings (the fields of demo.json's config; --epochs, "
+        "--seed and --device win over it)",
+    )
     p.set_defaults(handler=_cmd_demo)
 
     p = sub.add_parser(

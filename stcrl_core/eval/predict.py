@@ -35,8 +35,12 @@ def predict_damage(
     name: str | None = None,
     device: str = "auto",
     seed: int = 0,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train a balanced probe on a run's features and predict every building.
+
+    ``extra`` goes into the metadata as it is (e.g. how the model was chosen,
+    :mod:`stcrl_core.eval.model_selection`).
 
     Returns:
         The prediction's metadata (also written as ``<name>.json``).
@@ -82,6 +86,7 @@ def predict_damage(
         "per_class_train": int(budget // 4),
         "eval_overall_f1": overall_f1(damage[eval_rows], pred[eval_rows]) if held else None,
         "eval_f1": scores["f1"].tolist() if held else None,
+        **(extra or {}),
     }
     write_prediction(ws, name, out, meta)
     return meta

@@ -47,6 +47,34 @@ def list_predictions(workspace: Workspace | str | Path) -> list[str]:
     return stored_predictions(Workspace.of(workspace))
 
 
+def default_prediction(names: list[str]) -> int:
+    """Index of the prediction the map opens on: ``best`` (the validated choice) if any."""
+    return names.index("best") if "best" in names else 0
+
+
+def _score(f1: float | None) -> str:
+    return "n/a (no labelled test/hold buildings)" if f1 is None else f"{f1:.3f}"
+
+
+def describe_prediction(workspace: Workspace | str | Path, name: str) -> str:
+    """One sentence on which model made a prediction and how well it scores."""
+    meta = read_prediction_meta(Workspace.of(workspace), name)
+    probe = {"lr": "logistic-regression", "mlp": "MLP"}.get(meta.get("probe"), meta.get("probe"))
+    text = (
+        f"**{name}**: {probe} probe on run `{meta.get('run')}`'s {meta.get('features')} "
+        f"features, trained on {meta.get('trained_on')} class-balanced labels of train + "
+        f"tier3; overall F1 on test + hold {_score(meta.get('eval_overall_f1'))}"
+    )
+    selection = meta.get("selection")
+    if selection:
+        text += (
+            f". Chosen as the best of {len(selection['candidates'])} models by overall F1 "
+            f"on a held-out {selection['validation_share']:.0%} of train + tier3 "
+            f"({selection['validation_f1']:.3f}); test and hold played no part in the choice"
+        )
+    return text + "."
+
+
 def load_map_table(workspace: Workspace | str | Path, prediction: str | None) -> pd.DataFrame:
     """Buildings joined with a prediction (if any): the map's one source table.
 

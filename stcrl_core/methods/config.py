@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stcrl_core.errors import StcrlError
-from stcrl_core.methods.registry import ConfigField, get_method, method_fields, method_names
+from stcrl_core.methods.registry import (
+    NO_LEGACY,
+    ConfigField,
+    get_method,
+    method_fields,
+    method_names,
+)
 from stcrl_core.workspace import Workspace
 from stcrl_core.workspace.runs import read_run_config_dict
 
@@ -62,9 +68,17 @@ def _post_init(self: Any) -> None:
 
 
 def _from_dict(cls: type, data: Mapping[str, Any]) -> Any:
-    """Rebuild a config from ``config.json`` (unknown keys are ignored)."""
+    """Rebuild a config from ``config.json`` (unknown keys are ignored).
+
+    A field added after the run was trained takes its ``legacy`` value (what
+    the run was trained with) rather than today's default.
+    """
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    values = {k: v for k, v in data.items() if k in names}
+    for f in all_fields():
+        if f.name not in data and f.legacy != NO_LEGACY:
+            values[f.name] = f.legacy
+    return cls(**values)
 
 
 def _build_config_class() -> type:

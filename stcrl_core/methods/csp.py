@@ -29,7 +29,6 @@ process, so negatives come from the whole global batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,16 +42,24 @@ from stcrl_core.data.budget import TRAIN_SPLITS
 from stcrl_core.data.datasets import BuildingCrops
 from stcrl_core.errors import RunError
 from stcrl_core.methods.csp_losses import (
+    RANDOM_LOCATION_DRAWS,
     distributed_in_batch_loss,
     distributed_simcse_loss,
     random_location_loss,
-    uniform_sphere_locations,
 )
 from stcrl_core.methods.csp_patches import PatchLocations
-from stcrl_core.methods.registry import ConfigField, MethodSpec
+from stcrl_core.methods.csp_settings import (
+    CSP_FIELDS,
+    check_config,
+    image_run_defaults,
+)
+from stcrl_core.methods.registry import MethodSpec
 from stcrl_core.methods.stcrl import epoch_batches
 from stcrl_core.models.encoders import build_encoder, feature_dim
-from stcrl_core.models.location import ENCODINGS, LocationEncoder, check_lonlat
+from stcrl_core.models.location import (
+    LocationEncoder,
+    check_lonlat,
+)
 from stcrl_core.workspace.embeddings import load_embeddings
 from stcrl_core.workspace.runs import read_run_config_dict
 
@@ -62,7 +69,6 @@ if TYPE_CHECKING:
     from stcrl_core.workspace import Workspace
 
 EMBED_DIM = 256
-SUBJECTS = ("buildings", "patches")  # what a CSP run pairs with locations
 
 
 def location_encoder_from_config(config: PretrainConfig) -> LocationEncoder:
@@ -74,6 +80,8 @@ def location_encoder_from_config(config: PretrainConfig) -> LocationEncoder:
         max_radius=config.max_radius,
         out_dim=EMBED_DIM,
         dropout=config.location_dropout,
+        act=config.location_activation,
+        mlp=config.location_mlp,
     )
 
 
@@ -230,7 +238,7 @@ class CSPTask:
         device = batch["row"].device
         lonlat = self.lonlat[rows].to(device)
         n, k = len(rows), config.csp_random_locations
-        random_lonlat = uniform_sphere_locations(n * k, generator).to(device)
+        random_lonlat = RANDOM_LOCATION_DRAWS[config.csp_random_draw](n * k, generator).to(device)
         if self.features is not None:
             image = torch.from_numpy(np.asarray(self.features[rows.numpy()], np.float32))
             image = image.to(device)
@@ -256,43 +264,6 @@ class CSPTask:
         return loss, stats
 
 
-def check_config(config: PretrainConfig) -> None:
-    """Refuse CSP settings that cannot train.
-
-    Raises:
-        ValueError: For an unknown encoder or subject, a run on patches without an
-            image run, a run that is its own image run, or counts below 1.
-    """
-    if config.location_encoder not in ENCODINGS:
-        raise ValueError(
-            f"unknown location encoder {config.location_encoder!r}; choose from "
-            f"{', '.join(ENCODINGS)}"
-        )
-    if config.subject not in (None, *SUBJECTS):
-        raise ValueError(
-            f"unknown CSP subject {config.subject!r}; choose from {', '.join(SUBJECTS)}"
-        )
-    if config.subject == "patches" and not config.image_run:
-        raise ValueError(
-            "a CSP run on patches trains on a triplet run's patch embeddings; "
-            "pass --image-run TRIPLET_RUN"
-        )
-    if config.image_run == config.run:
-        raise ValueError(f"a CSP run cannot use itself ({config.run!r}) as --image-run")
-    if config.csp_random_locations < 1 or config.frequencies < 1:
-        raise ValueError(
-            f"need csp_random_locations >= 1 and frequencies >= 1; got "
-            f"{config.csp_random_locations}, {config.frequencies}"
-        )
-
-
-def image_run_defaults(workspace: Workspace, given: Mapping[str, Any]) -> dict[str, Any]:
-    """A CSP run on another run's frozen features takes that run's architecture."""
-    if not given.get("image_run"):
-        return {}
-    return {"arch": read_run_config_dict(workspace, given["image_run"])["arch"]}
-
-
 def _embed(
     ws: Workspace,
     run: str,
@@ -306,76 +277,13 @@ def _embed(
     return embed_csp_run(ws, run, config, batch_size, device, progress)
 
 
-def _temperature(name: str, what: str) -> ConfigField:
-    return ConfigField(f"csp_temperature_{name}", float, 0.1, f"temperature of the {what} loss",
-                       flag=f"--temperature-{name}")  # fmt: skip
-
-
 METHODS = (
     MethodSpec(
         name="csp",
         summary="contrastive spatial pretraining of a location encoder with the images",
         task=CSPTask,
         embed=_embed,
-        fields=(
-            ConfigField(
-                "image_run",
-                str,
-                None,
-                "train on this run's frozen features (needs embed); a "
-                "triplet run's patch embeddings make a CSP run on the scene patches (their "
-                "centres' lon/lat)",
-                optional=True,
-            ),
-            ConfigField(
-                "subject",
-                str,
-                None,
-                "what the run pairs with locations (default: "
-                "buildings, or patches with a triplet image run)",
-                choices=SUBJECTS,
-                optional=True,
-            ),
-            ConfigField(
-                "image_dim",
-                int,
-                None,
-                "size of the frozen image features (from the image run)",
-                optional=True,
-                derived=True,
-            ),
-            ConfigField(
-                "location_encoder",
-                str,
-                "grid",
-                "position encoding of lon/lat (grid: Space2Vec)",
-                choices=ENCODINGS,
-            ),
-            ConfigField("frequencies", int, 32, "scales of the location encoding"),
-            ConfigField("min_radius", float, 0.1, "finest scale in degrees"),
-            ConfigField("max_radius", float, 360.0, "coarsest scale in degrees"),
-            ConfigField("location_dropout", float, 0.5, "location MLP dropout"),
-            _temperature("batch", "in-batch image-location"),
-            _temperature("random", "random-location"),
-            _temperature("simcse", "SimCSE location-location"),
-            ConfigField(
-                "csp_weight_random",
-                float,
-                1.0,
-                "random-location loss weight",
-                flag="--weight-random",
-            ),
-            ConfigField(
-                "csp_weight_simcse", float, 1.0, "SimCSE loss weight", flag="--weight-simcse"
-            ),
-            ConfigField(
-                "csp_random_locations",
-                int,
-                1,
-                "random negatives per image",
-                flag="--random-locations",
-            ),
-        ),
+        fields=CSP_FIELDS,
         defaults={"lr": 1e-3},  # Adam, as the public CSP code
         derive_defaults=image_run_defaults,
         check=check_config,

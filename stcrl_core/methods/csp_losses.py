@@ -8,8 +8,10 @@ of L2-normalised embeddings divided by a temperature:
 * :func:`in_batch_loss` (image-location contrast): location ``i`` against the
   images of the batch, its own image ``i`` the positive;
 * :func:`random_location_loss` (sampled negative locations): image ``i``
-  against its own location (positive) and ``K`` locations drawn uniformly on
-  the sphere (:func:`uniform_sphere_locations`);
+  against its own location (positive) and ``K`` random locations, drawn as
+  the public CSP scripts draw them (:func:`csp_random_locations`, their
+  ``sphericalold``: not uniform on the sphere) or uniformly on the sphere
+  (:func:`uniform_sphere_locations`);
 * :func:`simcse_loss` (SimCSE location-location): two dropout passes of the
   same locations are the positive pair, the other locations of the batch
   the negatives.
@@ -183,3 +185,24 @@ def uniform_sphere_locations(n: int, generator: torch.Generator) -> torch.Tensor
     lon = u[:, 0] * 360.0 - 180.0
     lat = torch.rad2deg(torch.asin(u[:, 1] * 2.0 - 1.0))
     return torch.stack([lon, lat], dim=1)
+
+
+def csp_random_locations(n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` random locations as the public CSP scripts draw them (``sphericalold``).
+
+    With ``u ~ U(-1, 1)`` and ``t ~ U(0, 2 pi)``: ``lon = 180 sqrt(1 - u^2) cos t``,
+    ``lat = 90 sqrt(1 - u^2) sin t``, a disc in (lon, lat) degrees, not uniform
+    on the sphere (CSP's code calls it the ICCV paper's biased version); returned
+    as ``(n, 2)`` float64 lon/lat degrees.
+
+    Args:
+        n: Number of locations.
+        generator: Source of randomness (CPU generator).
+    """
+    r = torch.rand(n, 2, generator=generator, dtype=torch.float64)
+    u, t = r[:, 0] * 2.0 - 1.0, r[:, 1] * 2.0 * torch.pi
+    radius = torch.sqrt(1.0 - u * u)
+    return torch.stack([180.0 * radius * torch.cos(t), 90.0 * radius * torch.sin(t)], dim=1)
+
+
+RANDOM_LOCATION_DRAWS = {"csp": csp_random_locations, "uniform": uniform_sphere_locations}

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     EmbedHook = Callable[[Workspace, str, Any, int, str, ProgressCallback], dict[str, Any]]
 
 
+NO_LEGACY = "__no_legacy__"  # ConfigField.legacy: old runs take the default
+
+
 @dataclass(frozen=True)
 class ConfigField:
     """One setting of a pretraining run (a field of ``PretrainConfig``).
@@ -39,6 +42,9 @@ class ConfigField:
         choices: Allowed values, if a closed set.
         optional: None is a valid value.
         derived: Filled in when training starts (from other runs); never set by hand.
+        legacy: The value a run saved before this field existed had (its
+            ``config.json`` lacks the key), when that differs from ``default``;
+            :data:`NO_LEGACY` when the default is right for old runs too.
     """
 
     name: str
@@ -49,6 +55,7 @@ class ConfigField:
     choices: tuple[Any, ...] | None = None
     optional: bool = False
     derived: bool = False
+    legacy: Any = NO_LEGACY
 
     @property
     def cli_flag(self) -> str | None:

@@ -22,11 +22,24 @@ location encoder maps ``(lon, lat)`` in degrees to an embedding in two steps:
      ``[sin(w_s phi), cos(w_s phi) cos(w_s lam), cos(w_s phi) sin(w_s lam)]``;
      ``3 S`` features. At ``w = 1`` this is the point's 3-D unit vector, so the
      coarsest scale is continuous over the whole sphere, poles included.
+     TorchSpatial's sphereC takes ``w_s = 1 / r_s`` instead, so this ``sphere``
+     with ``(min_radius, max_radius) = (m, M)`` equals TorchSpatial's with
+     ``(m / M, 1)``: our default (0.1, 360) is theirs with (2.78e-4, 1), inside
+     the range of their tuned scripts (``M = 1``, ``m`` 1e-4 to 1e-3). With
+     ``max_radius = 1`` the two coincide.
 
-2. an MLP (:class:`LocationMLP`): hidden layers of 512 with ReLU, dropout,
-   a skip connection where the sizes match and LayerNorm, then a linear layer
-   to the 256-d embedding (the public CSP defaults: 32 frequencies, min radius
-   0.1, max radius 360, one hidden layer of 512, output 256, dropout 0.5).
+   ``grid`` and ``theory`` equal gengchenmai/csp's and TorchSpatial's up to a
+   fixed order of the features (checked to 3e-8).
+
+2. an MLP (:class:`LocationMLP`), as the public CSP code builds it
+   (``kind="csp"``, the default): hidden blocks ``LayerNorm(x + Dropout(act(
+   Linear(x))))`` (the skip only where sizes match), then an output block
+   ``Dropout(act(Linear(h)))`` with no LayerNorm, Xavier-uniform weights; the
+   activation LeakyReLU(0.2) by default (the code's default; its fMoW script
+   uses GELU); 32 frequencies, min radius 0.1, max radius 360, one hidden
+   layer of 512, output 256, dropout 0.5. ``kind="stcrl-v1"`` is this project's
+   earlier MLP (ReLU, PyTorch's default initialisation, a plain linear output
+   layer), kept so that runs trained with it load and embed as they were.
 
 Inputs are validated: lon in [-180, 180], lat in [-90, 90], no NaN.
 """
@@ -156,41 +169,88 @@ class PositionEncoding(nn.Module):
         return out.float()
 
 
-class HiddenBlock(nn.Module):
-    """``LayerNorm(skip + Dropout(ReLU(Linear(x))))``; the skip only when sizes match."""
+ACTIVATIONS = ("relu", "leakyrelu", "gelu")
+MLP_KINDS = ("csp", "stcrl-v1")
 
-    def __init__(self, in_dim: int, out_dim: int, dropout: float) -> None:
+
+def activation(name: str) -> nn.Module:
+    """The activation module of ``name`` (LeakyReLU with slope 0.2, as CSP's code)."""
+    if name == "relu":
+        return nn.ReLU()
+    if name == "leakyrelu":
+        return nn.LeakyReLU(0.2)
+    if name == "gelu":
+        return nn.GELU()
+    raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+
+
+class HiddenBlock(nn.Module):
+    """``LayerNorm(skip + Dropout(act(Linear(x))))``; the skip only when sizes match."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float, act: str = "relu") -> None:
         super().__init__()
         self.linear = nn.Linear(in_dim, out_dim)
+        self.act = activation(act)
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(out_dim)
         self.skip = in_dim == out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.dropout(torch.relu(self.linear(x)))
+        h = self.dropout(self.act(self.linear(x)))
         return self.norm(x + h if self.skip else h)
 
 
+class OutputBlock(nn.Module):
+    """CSP's last block: ``Dropout(act(Linear(h)))``, no LayerNorm and no skip."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float, act: str) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_dim, out_dim)
+        self.act = activation(act)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.act(self.linear(h)))
+
+
 class LocationMLP(nn.Sequential):
-    """Hidden blocks (:class:`HiddenBlock`) then a linear layer to the embedding.
+    """Hidden blocks (:class:`HiddenBlock`) then the output block.
 
     Args:
         in_dim: Size of the position encoding.
         hidden: Width of the hidden layers.
         out_dim: Size of the location embedding.
         layers: Number of hidden layers (the first has no skip: sizes differ).
-        dropout: Dropout probability after each hidden activation.
+        dropout: Dropout probability after each activation.
+        act: ``relu``, ``leakyrelu`` or ``gelu``.
+        kind: ``csp`` (the public CSP code: :class:`OutputBlock`, Xavier-uniform
+            weights) or ``stcrl-v1`` (ReLU, a plain linear output layer, PyTorch's
+            default initialisation; for runs trained before the MLP followed CSP).
     """
 
     def __init__(
         self, in_dim: int, hidden: int = 512, out_dim: int = 256, layers: int = 1,
-        dropout: float = 0.5,
+        dropout: float = 0.5, act: str = "leakyrelu", kind: str = "csp",
     ) -> None:  # fmt: skip
         if layers < 1:
             raise ValueError(f"need at least one hidden layer, got {layers}")
-        blocks: list[nn.Module] = [HiddenBlock(in_dim, hidden, dropout)]
-        blocks += [HiddenBlock(hidden, hidden, dropout) for _ in range(layers - 1)]
-        super().__init__(*blocks, nn.Linear(hidden, out_dim))
+        if kind not in MLP_KINDS:
+            raise ValueError(f"unknown location MLP {kind!r}; choose from {', '.join(MLP_KINDS)}")
+        if kind == "stcrl-v1":
+            act = "relu"
+        blocks: list[nn.Module] = [HiddenBlock(in_dim, hidden, dropout, act)]
+        blocks += [HiddenBlock(hidden, hidden, dropout, act) for _ in range(layers - 1)]
+        last = (
+            OutputBlock(hidden, out_dim, dropout, act)
+            if kind == "csp"
+            else nn.Linear(hidden, out_dim)
+        )
+        super().__init__(*blocks, last)
+        if kind == "csp":
+            for module in self.modules():
+                if isinstance(module, nn.Linear):
+                    nn.init.xavier_uniform_(module.weight)
+                    nn.init.zeros_(module.bias)
 
 
 class LocationEncoder(nn.Module):
@@ -205,16 +265,18 @@ class LocationEncoder(nn.Module):
         out_dim: Embedding size (256).
         layers: Hidden layers (1).
         dropout: Dropout probability (0.5); it also makes CSP's SimCSE views.
+        act: Activation of the MLP (``leakyrelu``, as CSP's code).
+        mlp: ``csp`` or ``stcrl-v1`` (see :class:`LocationMLP`).
     """
 
     def __init__(
         self, kind: str = "grid", frequencies: int = 32, min_radius: float = 0.1,
         max_radius: float = 360.0, hidden: int = 512, out_dim: int = 256, layers: int = 1,
-        dropout: float = 0.5,
+        dropout: float = 0.5, act: str = "leakyrelu", mlp: str = "csp",
     ) -> None:  # fmt: skip
         super().__init__()
         self.position = PositionEncoding(kind, frequencies, min_radius, max_radius)
-        self.mlp = LocationMLP(self.position.out_dim, hidden, out_dim, layers, dropout)
+        self.mlp = LocationMLP(self.position.out_dim, hidden, out_dim, layers, dropout, act, mlp)
         self.out_dim = out_dim
 
     def forward(self, lonlat: torch.Tensor) -> torch.Tensor:

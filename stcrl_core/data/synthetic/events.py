@@ -150,7 +150,7 @@ MEXICO_CITY = RegionStyle(
            ("concrete", (124, 116, 108)), ("tile", (190, 100, 70))),
     building_m=(9, 22), lot_m=16, fill=0.95, layout="dense", block_lots=8, street_m=8,
     street_color=(84, 84, 86), ground=(120, 114, 104), lawn=(103, 100, 92), ground_var=0.08,
-    vegetation=0.12, veg_color=(46, 68, 40), tree_density=0.7, storeys=(1, 4),
+    vegetation=0.12, veg_color=(46, 68, 40), tree_density=0.7, storeys=(2, 5),
     roof_kinds=(0.05, 0.1, 0.85), pools=0.0, cars=0.8, driveways=False, clutter=3.0,
 )  # fmt: skip
 SULAWESI_COAST = RegionStyle(
@@ -233,11 +233,15 @@ EVENTS: dict[str, EventSpec] = {e.name: e for e in (
 )}
 # fmt: on
 
+# The demo's events: one of each disaster type xBD has most of. Hurricane Harvey (flooding)
+# rather than the Midwest floods, whose real class mix is almost all no-damage: with it
+# the demo's train + tier3 had too few major-damage buildings (29-44 over seeds 0-2 at six
+# scenes per event) for 400 class-balanced labels.
 DEFAULT_EVENTS: tuple[str, ...] = (
     "hurricane-michael",
     "santa-rosa-wildfire",
     "mexico-earthquake",
     "palu-tsunami",
-    "midwest-flooding",
+    "hurricane-harvey",
     "joplin-tornado",
 )

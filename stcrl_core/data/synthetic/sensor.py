@@ -118,7 +118,7 @@ def draw_acquisition(
         jpeg_quality=int(rng.integers(70, 93)),
         # xBD's post captures sit a few pixels off their pre captures (2-11 px measured on
         # the real sample), by an amount that drifts across a tile (terrain, parallax)
-        shift=tuple(float(v) for v in rng.normal(0, 3.5, 2)) if post else (0.0, 0.0),
+        shift=tuple(float(v) for v in rng.normal(0, 5.0, 2)) if post else (0.0, 0.0),
         noise_seed=0,
         warp=float(rng.uniform(0.5, 3.0)) if post else 0.0,
     )

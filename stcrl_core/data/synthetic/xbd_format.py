@@ -22,7 +22,9 @@ import math
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +261,16 @@ def write_scene(scene: dict[str, Any], split_dir: Path) -> None:
         atomic_write_json(split_dir / "labels" / f"{name}.json", scene["labels"][phase])
 
 
+def _render_and_write(
+    task: tuple[str, int, str, int, int, int, str],
+) -> tuple[str, list[str], str]:
+    """Render one scene and write it (a worker's job): its split, damage names and stem."""
+    name, index, split, size, seed, scenes_per_event, out = task
+    scene = generate_scene(EVENTS[name], index, size, seed, scenes_per_event)
+    write_scene(scene, Path(out) / split)
+    return split, [DAMAGE_NAMES[d] for d in scene["damage"]], scene["stem"]
+
+
 def generate_xbd(
     out: str | Path,
     events: Sequence[str] = DEFAULT_EVENTS,
@@ -266,6 +278,7 @@ def generate_xbd(
     size: int = 512,
     seed: int = 0,
     progress: ProgressCallback = no_progress,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Write a synthetic dataset in the xBD layout under ``out``.
 
@@ -277,6 +290,8 @@ def generate_xbd(
         size: Image side in pixels (xBD uses 1024).
         seed: Random seed; the same seed gives byte-identical output.
         progress: ``progress(done, total, message)`` callback.
+        workers: Processes that render scenes side by side (scenes are
+            independent, so the output does not depend on it).
 
     Returns:
         A summary: scenes per split and buildings per damage class.
@@ -292,20 +307,27 @@ def generate_xbd(
         raise ValueError(f"scenes_per_event must be >= 1, got {scenes_per_event}")
     if size < 64:
         raise ValueError(f"size must be at least 64 px, got {size}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     out = Path(out)
-    total = len(events) * scenes_per_event
-    splits: Counter[str] = Counter()
-    classes: Counter[str] = Counter()
-    done = 0
-    for name in events:
-        event = EVENTS[name]
-        for index, split in enumerate(split_plan(event, scenes_per_event)):
-            scene = generate_scene(event, index, size, seed, scenes_per_event)
-            write_scene(scene, out / split)
-            splits[split] += 1
-            classes.update(DAMAGE_NAMES[d] for d in scene["damage"])
-            done += 1
-            progress(done, total, scene["stem"])
+    tasks = [
+        (name, index, split, size, seed, scenes_per_event, str(out))
+        for name in events
+        for index, split in enumerate(split_plan(EVENTS[name], scenes_per_event))
+    ]
+    results: list[tuple[str, list[str], str]] = []
+    if workers == 1:
+        for task in tasks:
+            results.append(_render_and_write(task))
+            progress(len(results), len(tasks), results[-1][2])
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_render_and_write, task) for task in tasks]
+            for done, future in enumerate(as_completed(futures), 1):
+                progress(done, len(tasks), future.result()[2])
+            results = [future.result() for future in futures]  # in task order, as for 1 worker
+    splits: Counter[str] = Counter(split for split, _, _ in results)
+    classes: Counter[str] = Counter(name for _, damage, _ in results for name in damage)
     summary = {
         "events": list(events),
         "scenes_per_event": scenes_per_event,
