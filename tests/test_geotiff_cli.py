@@ -17,6 +17,7 @@ from stcrl_core.maps import damage
 from stcrl_core.pipeline.embed import run_embed
 from stcrl_core.pipeline.pretrain import run_pretrain
 from stcrl_core.workspace import Workspace
+from stcrl_core.workspace.objects import read_source_footprints
 from tests.test_cli import run
 
 SOURCE_COLUMNS = ["building_id", "source", "damage"]
@@ -125,3 +126,15 @@ def test_map_export_keeps_the_footprint_schema(event: Path, ws: Path, predicted,
     assert back["building_id"].tolist() == table["uid"].iloc[:5].tolist()
     if fmt == "geojson":
         assert back.crs.to_epsg() == 4326
+
+
+def test_predict_best_out_writes_the_chosen_models_map(ws: Path, predicted: Path) -> None:
+    out = ws.parent / "best.geojson"
+    assert main(["predict", "--workspace", str(ws), "--best", "--name", "best-geo",
+                 "--out", str(out)]) == 0  # fmt: skip
+    back = gpd.read_file(out)
+    assert back.crs.to_epsg() == 4326 and set(SOURCE_COLUMNS + ADDED) <= set(back.columns)
+    meta = json.loads((ws / "predictions" / "best-geo.json").read_text())
+    assert meta["selection"]["chosen"] and len(back) == len(
+        read_source_footprints(ws / "objects" / "footprints.parquet")
+    )
