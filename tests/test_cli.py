@@ -11,7 +11,7 @@ from stcrl_core.cli import build_parser
 
 COMMANDS = (
     "synth-xbd", "ingest-xbd", "pretrain", "embed", "budget", "predict", "project", "demo", "info",
-    "synth-inria", "ingest-inria", "patches", "experts",
+    "synth-inria", "ingest-inria", "patches", "experts", "synth-geotiff", "ingest-geotiff",
 )  # fmt: skip
 
 
