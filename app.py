@@ -15,6 +15,7 @@ import streamlit as st
 
 from app_pages.common import check_workspace_path, workspace_root
 from app_pages.jobs_panel import jobs_panel, start_work_panel
+from app_pages.new_event import new_event_form
 from stcrl_core.errors import StcrlError
 from stcrl_core.explore.overview import experiments_table, runs_table, workspace_overview
 from stcrl_core.maps.damage import CLASS_COLORS
@@ -58,7 +59,17 @@ def home() -> None:
     st.caption("Label-efficient building damage analysis from pre/post-disaster satellite imagery.")
     path = st.session_state.get("workspace", DEFAULT_WORKSPACE)
     try:
-        ws = Workspace.open(check_workspace_path(path))
+        folder = check_workspace_path(path)
+    except StcrlError as exc:
+        st.error(str(exc))
+        st.stop()
+    if not (folder / "workspace.json").exists() and not (folder.is_dir() and any(folder.iterdir())):
+        st.info(f"{path} is no workspace yet: build the demo with `make demo`, enter another "
+                "workspace in the sidebar, or ingest a new event into it here.")  # fmt: skip
+        new_event_panel(folder, expanded=True)
+        st.stop()
+    try:
+        ws = Workspace.open(folder)
         summary = load_summary(str(ws.path.resolve()), ws.manifest_path.stat().st_mtime)
     except StcrlError as exc:
         st.error(str(exc))
@@ -68,9 +79,13 @@ def home() -> None:
         buildings_summary(summary)
     elif summary["patches"] is None:
         st.info(
-            f"{path} holds no buildings or patches yet: run `stcrl ingest-xbd --root DATA "
-            f"--workspace {path}` (buildings) or `stcrl ingest-inria` (segmentation patches)."
+            f"{path} holds no buildings or patches yet: ingest a new event below, or run "
+            f"`stcrl ingest-xbd --root DATA --workspace {path}` (buildings) or "
+            "`stcrl ingest-inria` (segmentation patches)."
         )
+        new_event_panel(ws.path, expanded=True)
+        st.subheader("Background jobs")
+        jobs_panel(ws)
         st.stop()
     else:
         st.info(
@@ -104,6 +119,14 @@ def home() -> None:
     jobs_panel(ws)
     with st.expander("Start work in the background"):
         start_work_panel(ws, runs)
+    new_event_panel(ws.path, expanded=False)
+
+
+def new_event_panel(folder: Path, expanded: bool) -> None:
+    """The new-event form (GeoTIFF tiles and footprints in, this workspace's buildings out)."""
+    st.subheader("New event from GeoTIFF imagery and footprints")
+    with st.expander("Ingest a new event (replaces this workspace's buildings)", expanded):
+        new_event_form(folder)
 
 
 def main() -> None:

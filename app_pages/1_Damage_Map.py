@@ -40,7 +40,8 @@ def location_bitmaps(path: str, run: str, stamps: float) -> list[dict]:
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def export_bytes(path: str, prediction: str | None, rows: tuple, fmt: str, stamps: tuple) -> bytes:
-    return damage.export_buildings(map_table(path, prediction, stamps).iloc[list(rows)], fmt)
+    table = map_table(path, prediction, stamps).iloc[list(rows)]
+    return damage.export_buildings(table, fmt, damage.source_footprints(path))
 
 
 ws = current_workspace()

@@ -16,15 +16,16 @@ the same events, size and class mix (generated scenes of the same events at
     centres, and the gaps between them.
 
 Results are printed as Markdown and written to
-``benchmarks/out/sim_to_real/results.json`` (and ``results.md``); record them
-in ``docs/benchmarks.md``. Workspaces are cached under ``--out``, keyed by the
+``benchmarks/out/sim_to_real/results.json`` (and ``results.md``); ``--write-docs``
+rewrites the generated ``sim-to-real`` section of ``docs/benchmarks.md`` with
+them. Workspaces are cached under ``--out``, keyed by the
 code that makes them (generator and ingest sources), so a second run only
 redoes what changed.
 
 Usage::
 
     python benchmarks/sim_to_real.py [--real ../shared/data/xbd-real]
-        [--epochs 5] [--seeds 0] [--repeats 3] [--only real|generated]
+        [--epochs 5] [--seeds 0] [--repeats 3] [--only real|generated] [--write-docs]
 """
 
 from __future__ import annotations

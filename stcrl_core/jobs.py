@@ -2,7 +2,7 @@
 
 A Streamlit rerun stops the script thread, so long work (a pretraining, an
 embedding, a projection, a label-budget experiment, predictions, expert
-segmentation networks) never runs there. :func:`start_job` writes a job record
+segmentation networks, a GeoTIFF ingest) never runs there. :func:`start_job` writes a job record
 to ``WS/jobs/<id>.json`` and starts a worker process in its own session
 (``python -m stcrl_core.jobs run WS ID``), which survives reruns, page
 switches and closed tabs. The worker reports progress into the record
@@ -47,7 +47,8 @@ from stcrl_core.workspace.jobs import (
 
 ACTIVE = ("queued", "running")
 # Each kind runs the pipeline step of the same name (``stcrl_core.pipeline``).
-KINDS = ("pretrain", "embed", "project", "budget", "predict", "experts")
+KINDS = ("pretrain", "embed", "project", "budget", "predict", "experts", "ingest-geotiff",
+         "demo-geotiff")  # fmt: skip
 
 Step = Callable[[Workspace, Mapping[str, Any], ProgressCallback], dict[str, Any]]
 
@@ -62,9 +63,11 @@ def _now() -> str:
 
 def _step(kind: str) -> Step:
     """The pipeline step a job kind runs (imported in the worker only)."""
-    from stcrl_core.pipeline import embed, pretrain, steps
+    from stcrl_core.pipeline import embed, ingest, pretrain, steps
 
     return {
+        "ingest-geotiff": ingest.run_ingest_geotiff,
+        "demo-geotiff": ingest.run_geotiff_demo,
         "pretrain": pretrain.run_pretrain,
         "embed": embed.run_embed,
         "project": steps.run_project,

@@ -12,6 +12,7 @@ from stcrl_core.cli import build_parser
 COMMANDS = (
     "synth-xbd", "ingest-xbd", "pretrain", "embed", "budget", "predict", "project", "demo", "info",
     "synth-inria", "ingest-inria", "patches", "experts", "suggest", "labels", "estimate",
+    "synth-geotiff", "ingest-geotiff",
 )  # fmt: skip
 
 

@@ -1,9 +1,10 @@
-"""``stcrl`` commands that make and read data: synth-xbd, ingest-xbd, synth-inria,
-ingest-inria, patches."""
+"""``stcrl`` commands that make and read data: synth-xbd, ingest-xbd, synth-geotiff,
+ingest-geotiff, synth-inria, ingest-inria, patches."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from stcrl_core.cli.arguments import csv_list, int_list
 
@@ -41,6 +42,41 @@ def _cmd_ingest_xbd(args: argparse.Namespace) -> int:
         with tqdm_progress("patches") as progress:
             patches = run_patches_from_objects(args.workspace, {"patch": args.patch}, progress)
         print(patches["summary"])
+    return 0
+
+
+def _cmd_synth_geotiff(args: argparse.Namespace) -> int:
+    from stcrl_core.data.synthetic.geotiff import generate_geotiff_event
+    from stcrl_core.progress import tqdm_progress
+
+    with tqdm_progress("synth-geotiff") as progress:
+        summary = generate_geotiff_event(
+            args.out, event=args.event, scenes=args.scenes, size=args.size, seed=args.seed,
+            tile_px=args.tile_px, post_crs=args.post_crs, damage_column=not args.no_damage,
+            workers=args.workers, progress=progress,
+        )  # fmt: skip
+    tiles = summary["tiles"]
+    damage = f" --damage-column {summary['damage_column']}" if summary["damage_column"] else ""
+    print(f"wrote {summary['buildings']} footprints, {len(tiles['pre'])} pre tiles "
+          f"({summary['crs']['pre']}) and {len(tiles['post'])} post tiles "
+          f"({summary['crs']['post']}) to {args.out}; ingest with:\n  stcrl ingest-geotiff "
+          f"--pre {args.out}/pre --post {args.out}/post --footprints "
+          f"{args.out}/footprints.geojson --event {summary['event']} --id-column building_id"
+          f"{damage} --disaster-type {summary['disaster_type']} --workspace WS")  # fmt: skip
+    return 0
+
+
+def _cmd_ingest_geotiff(args: argparse.Namespace) -> int:
+    from stcrl_core.pipeline.ingest import run_ingest_geotiff
+    from stcrl_core.progress import tqdm_progress
+
+    names = ("pre", "post", "footprints", "event", "id_column", "damage_column", "layer",
+             "disaster_type", "crop_size", "buffer_m", "workers", "holdout")  # fmt: skip
+    with tqdm_progress("ingest-geotiff") as progress:
+        report = run_ingest_geotiff(args.workspace, {n: getattr(args, n) for n in names}, progress)
+    print(report["summary"])
+    for note in report["notes"]:
+        print(f"note: {note}")
     return 0
 
 
@@ -150,6 +186,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(handler=_cmd_ingest_xbd)
 
+    _add_geotiff_commands(sub)
+
     p = sub.add_parser(
         "synth-inria",
         help="write Inria-format GeoTIFF tiles of cities with distinct looks (demo and test data)",
@@ -201,3 +239,101 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patch", type=int, default=512, help="patch side in pixels (default 512)")
     p.add_argument("--root", default=None, help="xBD root (default: the one of the ingest)")
     p.set_defaults(handler=_cmd_patches)
+
+
+def _add_geotiff_commands(sub: argparse._SubParsersAction) -> None:
+    from stcrl_core.data.geotiff_ingest import GeoTiffIngestConfig
+    from stcrl_core.data.synthetic.events import EVENTS
+    from stcrl_core.data.synthetic.geotiff import DEFAULT_EVENT
+
+    p = sub.add_parser(
+        "synth-geotiff",
+        help="write a generated event as a responder has it: pre/post GeoTIFF tiles on different "
+        "grids and a footprint GeoJSON (demo and test data)",
+        description="Render an event's scenes and write OUT/pre/*.tif (the event's UTM zone), "
+        "OUT/post/*.tif (another grid and CRS), OUT/footprints.geojson (EPSG:4326, building_id, "
+        "damage) and OUT/truth.csv.",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--event",
+        default=DEFAULT_EVENT,
+        choices=sorted(EVENTS),
+        help=f"the event (default {DEFAULT_EVENT})",
+    )
+    p.add_argument("--scenes", type=int, default=6, help="generator scenes to render (default 6)")
+    p.add_argument("--size", type=int, default=512, help="scene side in px (default 512)")
+    p.add_argument("--tile-px", type=int, default=1024, help="GeoTIFF tile side (default 1024)")
+    p.add_argument(
+        "--post-crs",
+        default="EPSG:3857",
+        help="CRS of the post tiles (default EPSG:3857; utm+1: the next UTM zone)",
+    )
+    p.add_argument("--no-damage", action="store_true", help="leave the damage column out")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--workers", type=int, default=1, help="processes rendering scenes (default 1)")
+    p.set_defaults(handler=_cmd_synth_geotiff)
+
+    p = sub.add_parser(
+        "ingest-geotiff",
+        help="build building crops and the building table from GeoTIFF/COG imagery and "
+        "building footprints",
+        description="Reproject the footprints into each raster's CRS and cut a square pre and "
+        "post crop around every building (windowed reads of the tiles' mosaic, buffer in "
+        "metres) into WS/objects/, the same workspace as ingest-xbd. Bad files and footprints "
+        "are skipped and listed in WS/objects/ingest_report.json; the exit status is non-zero "
+        "only when nothing could be ingested.",
+    )
+    defaults = {f.name: f.default for f in dataclasses.fields(GeoTiffIngestConfig)}
+    p.add_argument(
+        "--pre",
+        required=True,
+        type=csv_list,
+        help="pre-event rasters: comma-separated files, folders or globs",
+    )
+    p.add_argument("--post", required=True, type=csv_list, help="post-event rasters, likewise")
+    p.add_argument(
+        "--footprints",
+        required=True,
+        help="building footprints (.geojson, .geojsonl, .gpkg, .parquet, .shp, .fgb)",
+    )
+    p.add_argument("--event", required=True, help="event name (letters, digits, -)")
+    p.add_argument("--workspace", required=True, help="workspace folder (created if missing)")
+    p.add_argument(
+        "--id-column",
+        default=None,
+        help="column of the building ids, kept as uid (default: id, uid, building_id, "
+        "osm_id, ... if present, else derived from the geometry)",
+    )
+    p.add_argument(
+        "--damage-column",
+        default=None,
+        help="column of known damage (xBD class names or 0-3); default: none (-1)",
+    )
+    p.add_argument("--layer", default=None, help="layer of a multi-layer file (default: first)")
+    p.add_argument(
+        "--disaster-type",
+        default=defaults["disaster_type"],
+        help="disaster type of every building (e.g. wind, flooding, fire)",
+    )
+    p.add_argument(
+        "--crop-size",
+        type=int,
+        default=defaults["crop_size"],
+        help=f"crop side in pixels (default {defaults['crop_size']})",
+    )
+    p.add_argument(
+        "--buffer-m",
+        type=float,
+        default=defaults["buffer_m"],
+        help=f"context around each building in metres (default {defaults['buffer_m']:g})",
+    )
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.0,
+        help="share of buildings (in blocks of ~250 m) put in test/hold to score "
+        "probes when damage is known (default 0: all train)",
+    )
+    p.set_defaults(handler=_cmd_ingest_geotiff)

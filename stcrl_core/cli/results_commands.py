@@ -35,9 +35,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from stcrl_core.pipeline.steps import run_predict, run_predict_best
 
     if args.best:
-        meta = run_predict_best(
-            args.workspace, {"name": args.name or "best", "device": args.device}
-        )
+        settings = {"name": args.name or "best", "device": args.device, "out": args.out}
+        meta = run_predict_best(args.workspace, settings)
         chosen = meta["selection"]
         print(
             f"chose {chosen['chosen']} of {len(chosen['candidates'])} candidates: validation "
@@ -46,12 +45,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     else:
         if not args.run:
             raise StcrlError("pass --run RUN (a run with embeddings), or --best to choose one")
-        names = ("run", "probe", "features", "name", "device")
+        names = ("run", "probe", "features", "name", "device", "out")
         meta = run_predict(args.workspace, {n: getattr(args, n) for n in names})
+    f1 = meta["eval_overall_f1"]
+    score = f"{f1:.3f}" if f1 is not None else "n/a (no labelled test/hold buildings)"
     print(
         f"predictions {meta['name']}: probe trained on {meta['trained_on']} balanced labels; "
-        f"overall F1 on test+hold {meta['eval_overall_f1']:.3f}"
+        f"overall F1 on test+hold {score}"
     )
+    if meta.get("out"):
+        print(f"wrote {meta['out']}")
     return 0
 
 
@@ -175,7 +178,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "predict",
         help="predict the damage of every building with a balanced probe on a run's features",
         description="Train a class-balanced probe on the labelled train+tier3 buildings and "
-        "write WS/predictions/NAME.parquet (pred, confidence, class probabilities).",
+        "write WS/predictions/NAME.parquet (pred, confidence, class probabilities); with --out "
+        "also a GIS file of every building.",
     )
     p.add_argument("--workspace", required=True, help="workspace folder")
     p.add_argument("--run", default=None, help="a run with embeddings")
@@ -195,6 +199,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--name", default=None, help="prediction name (default RUN-PROBE)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="also write every building with its prediction to this file (.gpkg, .geojson, "
+        ".parquet, .fgb, .csv); after ingest-geotiff in the footprint file's own schema "
+        "(every input column) plus damage_class, p_no_damage..p_destroyed, uncertainty",
+    )
     p.set_defaults(handler=_cmd_predict)
 
     p = sub.add_parser(

@@ -54,7 +54,7 @@ from stcrl_core.errors import IngestError
 from stcrl_core.progress import ProgressCallback, no_progress
 from stcrl_core.workspace import Workspace
 from stcrl_core.workspace.atomic import atomic_write_json, atomic_write_parquet
-from stcrl_core.workspace.objects import ObjectsFiles
+from stcrl_core.workspace.objects import ObjectsFiles, allocate_crops, compact_crops
 
 Box = tuple[int, int, int, int]
 
@@ -272,30 +272,6 @@ def _crop_scene(task: dict[str, Any]) -> tuple[int, SkippedItem | None]:
     return task["index"], None
 
 
-def _allocate(path: Path, n: int, crop_size: int) -> int:
-    """Create an ``n x S x S x 3`` uint8 .npy file; return its data offset."""
-    arr = np.lib.format.open_memmap(
-        path, mode="w+", dtype=np.uint8, shape=(n, crop_size, crop_size, 3)
-    )
-    offset = int(arr.offset)
-    del arr
-    return offset
-
-
-def _compact(src: Path, dst: Path, keep: np.ndarray, chunk: int = 2048) -> None:
-    """Copy the rows of ``src`` where ``keep`` is true into a new array ``dst``."""
-    source = np.load(src, mmap_mode="r")
-    rows = np.flatnonzero(keep)
-    out = np.lib.format.open_memmap(
-        dst, mode="w+", dtype=np.uint8, shape=(len(rows), *source.shape[1:])
-    )
-    for start in range(0, len(rows), chunk):
-        sel = rows[start : start + chunk]
-        out[start : start + len(sel)] = source[sel]
-    out.flush()
-    del out, source
-
-
 def _summary_line(report: dict[str, Any], workspace: Path) -> str:
     per_split = ", ".join(f"{k} {v}" for k, v in report["buildings_per_split"].items())
     line = (
@@ -338,12 +314,13 @@ def build_objects(
     with ws.building_objects() as out:
         report = _ingest_into(config, scenes, skipped, out, progress)
     report["summary"] = _summary_line(report, ws.path)
-    ws.record_ingest("xbd", {
+    entry = {
         "config": report["config"],
         "buildings": report["buildings"],
         "scenes": report["scenes_ingested"],
         "skipped": len(report["skipped"]),
-    })  # fmt: skip
+    }
+    ws.record_ingest("xbd", entry, replaces=("geotiff",))  # a GeoTIFF ingest's objects are gone
     return report
 
 
@@ -370,7 +347,7 @@ def _ingest_into(
         )
     arrays = {phase: out.crops(phase) for phase in ("pre", "post")}
     out.previews_dir.mkdir()
-    offsets = {phase: _allocate(path, n, config.crop_size) for phase, path in arrays.items()}
+    offsets = {phase: allocate_crops(path, n, config.crop_size) for phase, path in arrays.items()}
     tasks, first = [], 0
     for index, plan in enumerate(plans):
         tasks.append(
@@ -424,10 +401,8 @@ def _ingest_into(
             f"decode ({len(failed)} scenes); fix the input"
         )
     if failed:
-        for phase, path in arrays.items():
-            compact = path.with_name(f"compact_{phase}.npy")
-            _compact(path, compact, keep)
-            os.replace(compact, path)
+        for path in arrays.values():
+            compact_crops(path, keep)
     table = pd.DataFrame.from_records(records)
     table.insert(len(table.columns), "row", np.arange(len(table), dtype=np.int64))
     table["damage"] = table["damage"].astype("int8")

@@ -57,34 +57,70 @@ def pixel_size_m(geo: Sequence[float], lat: float) -> float:
     return float(np.sqrt(abs((a * e - b * d) * m_lon * METRES_PER_DEG_LAT)))
 
 
+GEO_COLUMNS = ("geo_a", "geo_b", "geo_c", "geo_d", "geo_e", "geo_f")
+CORNERS = ("tl", "tr", "br", "bl")
+
+
+def scene_row(
+    scene: str,
+    event: str,
+    split: str,
+    disaster_type: str,
+    size: tuple[int, int],
+    gsd: float,
+    buildings: int,
+    geo: Sequence[float] | None,
+    corners: dict[str, tuple[float, float]] | None = None,
+) -> dict[str, Any]:
+    """One row of ``scenes.parquet`` (see ``docs/workspace.md``).
+
+    Args:
+        scene: The scene's name (its previews are ``scenes/<scene>_{pre,post}.jpg``).
+        event, split, disaster_type: What the scene shows.
+        size: ``(width, height)`` of the scene image in pixels.
+        gsd: Its pixel size in metres.
+        buildings: Buildings of the scene.
+        geo: ``[a, b, c, d, e, f]`` pixel -> lon/lat affine, or None (not georeferenced).
+        corners: ``{"tl": (lon, lat), ...}`` when known exactly; else from ``geo``.
+    """
+    width, height = size
+    row: dict[str, Any] = {
+        "scene": scene,
+        "event": event,
+        "split": split,
+        "disaster_type": disaster_type,
+        "width": width,
+        "height": height,
+        "gsd": gsd,
+        "buildings": buildings,
+        "preview_pre": f"scenes/{scene}_pre.jpg",
+        "preview_post": f"scenes/{scene}_post.jpg",
+    }
+    geo = list(geo) if geo is not None else [np.nan] * 6
+    row.update(zip(GEO_COLUMNS, geo, strict=True))
+    a, b, c, d, e, f = geo
+    pixels = dict(zip(CORNERS, ((0, 0), (width, 0), (width, height), (0, height)), strict=True))
+    for name, (x, y) in pixels.items():
+        lon, lat = corners[name] if corners else (a * x + b * y + c, d * x + e * y + f)
+        row[f"lon_{name}"] = lon
+        row[f"lat_{name}"] = lat
+    return row
+
+
 def scene_table(plans: Sequence[Any], table: pd.DataFrame) -> pd.DataFrame:
     """One row per ingested scene plan: size, georeference, corners, preview paths."""
     counts = table["scene"].value_counts()
-    rows = []
-    for plan in plans:
-        width, height = plan.size_post
-        row: dict[str, Any] = {
-            "scene": plan.scene.stem,
-            "event": plan.scene.event,
-            "split": plan.scene.split,
-            "disaster_type": plan.records[0]["disaster_type"],
-            "width": width,
-            "height": height,
-            "gsd": plan.records[0]["gsd"],
-            "buildings": int(counts.get(plan.scene.stem, 0)),
-            "preview_pre": f"scenes/{plan.scene.stem}_pre.jpg",
-            "preview_post": f"scenes/{plan.scene.stem}_post.jpg",
-        }
-        geo = plan.geo or [np.nan] * 6
-        row.update(zip(("geo_a", "geo_b", "geo_c", "geo_d", "geo_e", "geo_f"), geo, strict=True))
-        a, b, c, d, e, f = geo
-        for name, (x, y) in {
-            "tl": (0, 0),
-            "tr": (width, 0),
-            "br": (width, height),
-            "bl": (0, height),
-        }.items():
-            row[f"lon_{name}"] = a * x + b * y + c
-            row[f"lat_{name}"] = d * x + e * y + f
-        rows.append(row)
+    rows = [
+        scene_row(
+            plan.scene.stem,
+            plan.scene.event,
+            plan.scene.split,
+            plan.records[0]["disaster_type"],
+            plan.size_post,
+            plan.records[0]["gsd"],
+            int(counts.get(plan.scene.stem, 0)),
+            plan.geo,
+        )
+        for plan in plans
+    ]
     return pd.DataFrame(rows)

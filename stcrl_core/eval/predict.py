@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stcrl_core.data.budget import draw_trials, training_and_eval_rows
+from stcrl_core.data.budget import BudgetError, draw_trials, training_and_eval_rows
 from stcrl_core.devices import resolve_device
 from stcrl_core.eval.features import run_features
 from stcrl_core.eval.metrics import overall_f1, per_class_scores
@@ -54,6 +54,12 @@ def predict_damage(
     damage = table["damage"].to_numpy().astype(np.int64)
     train_rows, eval_rows = training_and_eval_rows(table)
     counts = np.bincount(damage[train_rows], minlength=4)
+    if counts.min() == 0:
+        raise BudgetError(
+            f"the probe needs labelled buildings of every damage class in train/tier3, "
+            f"found {counts.tolist()} (no-damage, minor, major, destroyed) in {ws.path}; "
+            "ingest with known damage (e.g. ingest-geotiff --damage-column) first"
+        )
     budget = 4 * int(counts.min())
     draw = draw_trials(damage[train_rows], budget, 1, seed)
     rows = train_rows[draw.indices[0]]
@@ -68,7 +74,8 @@ def predict_damage(
     )  # fmt: skip
     for c in range(4):
         out[f"proba_{c}"] = proba[:, c].astype(np.float32)
-    scores = per_class_scores(damage[eval_rows], pred[eval_rows])
+    held = len(eval_rows) > 0
+    scores = per_class_scores(damage[eval_rows], pred[eval_rows]) if held else None
     meta = {
         "name": name,
         "run": run,
@@ -77,8 +84,8 @@ def predict_damage(
         "seed": seed,
         "trained_on": len(rows),
         "per_class_train": int(budget // 4),
-        "eval_overall_f1": overall_f1(damage[eval_rows], pred[eval_rows]),
-        "eval_f1": scores["f1"].tolist(),
+        "eval_overall_f1": overall_f1(damage[eval_rows], pred[eval_rows]) if held else None,
+        "eval_f1": scores["f1"].tolist() if held else None,
         **(extra or {}),
     }
     write_prediction(ws, name, out, meta)

@@ -68,6 +68,10 @@ def color_options(workspace: Workspace | str | Path, prediction: str | None) -> 
     return [c for c in COLOR_BY if c != "uncertainty" or "uncertainty" in columns]
 
 
+def _score(f1: float | None) -> str:
+    return "n/a (no labelled test/hold buildings)" if f1 is None else f"{f1:.3f}"
+
+
 def describe_prediction(workspace: Workspace | str | Path, name: str) -> str:
     """One sentence on which model made a prediction and how well it scores."""
     meta = read_prediction_meta(Workspace.of(workspace), name)
@@ -81,7 +85,7 @@ def describe_prediction(workspace: Workspace | str | Path, name: str) -> str:
     text = (
         f"**{name}**: {probe} probe on run `{meta.get('run')}`'s {meta.get('features')} "
         f"features, trained on {meta.get('trained_on')} class-balanced labels of train + "
-        f"tier3; overall F1 on test + hold {meta.get('eval_overall_f1', float('nan')):.3f}"
+        f"tier3; overall F1 on test + hold {_score(meta.get('eval_overall_f1'))}"
     )
     selection = meta.get("selection")
     if selection:
@@ -213,21 +217,75 @@ def to_geodataframe(table: pd.DataFrame):
 EXPORT_FORMATS = ("csv", "geojson", "gpkg")
 
 
-def export_buildings(table: pd.DataFrame, fmt: str) -> bytes:
-    """Buildings with their predictions as CSV, GeoJSON or GeoPackage bytes."""
+def source_footprints(workspace: Workspace | str | Path):
+    """The copy of the footprint file of a GeoTIFF ingest (a GeoDataFrame), else None."""
+    from stcrl_core.workspace.objects import read_source_footprints
+
+    return read_source_footprints(Workspace.of(workspace).objects.footprints)
+
+
+def export_frame(table: pd.DataFrame, footprints=None):
+    """What an export holds: with the footprints of a GeoTIFF ingest, the footprint file's
+    own rows and columns (of the buildings in ``table``) plus the predicted class, the class
+    probabilities and their entropy
+    (:func:`~stcrl_core.data.footprints.footprints_with_predictions`); else (xBD) the
+    buildings with their predictions in EPSG:4326 (:func:`to_geodataframe`)."""
+    if footprints is None:
+        return to_geodataframe(table)
+    from stcrl_core.data.footprints import footprints_with_predictions
+
+    predictions = table if "pred" in table else None
+    return footprints_with_predictions(footprints, predictions, uids=table["uid"].tolist())
+
+
+def export_buildings(table: pd.DataFrame, fmt: str, footprints=None) -> bytes:
+    """Buildings with their predictions as CSV, GeoJSON or GeoPackage bytes.
+
+    Args:
+        table: Rows of :func:`load_map_table`.
+        fmt: ``csv``, ``geojson`` or ``gpkg``.
+        footprints: :func:`source_footprints` of the workspace (GeoTIFF ingests: the
+            export keeps the footprint file's schema), or None.
+    """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
     if fmt == "csv":
-        return table.drop(columns=["wkt"]).to_csv(index=False).encode()
-    gdf = to_geodataframe(table)
+        if footprints is None:
+            return table.drop(columns=["wkt"]).to_csv(index=False).encode()
+        frame = export_frame(table, footprints)
+        return pd.DataFrame(frame.drop(columns=frame.geometry.name)).to_csv(index=False).encode()
+    gdf = export_frame(table, footprints)
     if fmt == "geojson":
-        return gdf.to_json().encode()
+        return gdf.to_crs("EPSG:4326").to_json().encode()
     import tempfile
 
+    from stcrl_core.data.footprints import write_vector
+
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "buildings.gpkg"
-        gdf.to_file(out, driver="GPKG", layer="buildings")
-        return out.read_bytes()
+        return write_vector(gdf, Path(tmp) / "buildings.gpkg").read_bytes()
+
+
+def write_export(workspace: Workspace | str | Path, prediction: str, path: str | Path) -> Path:
+    """Write every building with a stored prediction to ``path`` (``.gpkg``, ``.geojson``,
+    ``.parquet``, ``.fgb`` or ``.csv``): for a GeoTIFF ingest every row and column of the
+    footprint file (in its CRS; GeoJSON in EPSG:4326) plus ``damage_class``,
+    ``p_no_damage`` .. ``p_destroyed``, ``uncertainty`` and ``stcrl_status``."""
+    from stcrl_core.data.footprints import write_vector
+    from stcrl_core.workspace.atomic import atomic_write_bytes
+
+    ws = Workspace.of(workspace)
+    table = load_map_table(ws, prediction)
+    footprints = source_footprints(ws)
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        atomic_write_bytes(path, export_buildings(table, "csv", footprints))
+        return path
+    if footprints is None:
+        return write_vector(to_geodataframe(table), path)
+    from stcrl_core.data.footprints import footprints_with_predictions
+
+    # every footprint of the file, those the ingest left out too (stcrl_status says why)
+    return write_vector(footprints_with_predictions(footprints, table), path)
 
 
 def scenes_by_damage(table: pd.DataFrame, class_column: str = "damage") -> list[str]:

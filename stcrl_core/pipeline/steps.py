@@ -29,12 +29,26 @@ def run_predict(
     progress: ProgressCallback = no_progress,
 ) -> dict[str, Any]:
     """Damage predictions of every building (settings: ``run``, ``probe``,
-    ``features``, ``name``, ``device``, ``seed``)."""
+    ``features``, ``name``, ``device``, ``seed``; ``out``: also write them to this file,
+    for a GeoTIFF ingest in the footprint file's own schema, see
+    :func:`stcrl_core.maps.damage.write_export`)."""
     from stcrl_core.eval.predict import predict_damage
 
+    options = given(settings)
+    out = options.pop("out", None)
     progress(0, 1, "training the probe")
-    meta = predict_damage(Workspace.of(workspace), **given(settings))
+    ws = Workspace.of(workspace)
+    meta = _exported(ws, predict_damage(ws, **options), out)
     progress(1, 1, "done")
+    return meta
+
+
+def _exported(ws: Workspace, meta: dict[str, Any], out: str | Path | None) -> dict[str, Any]:
+    """``meta`` of a stored prediction, written to ``out`` too when given (``meta["out"]``)."""
+    if out is not None:
+        from stcrl_core.maps.damage import write_export
+
+        meta["out"] = str(write_export(ws, meta["name"], out))
     return meta
 
 
@@ -44,11 +58,15 @@ def run_predict_best(
     progress: ProgressCallback = no_progress,
 ) -> dict[str, Any]:
     """Predictions of the model with the best validation F1 (settings: ``name``,
-    ``seed``, ``device``; candidates: every embedded run x lr/mlp x post/pre+post)."""
+    ``seed``, ``device``; candidates: every embedded run x lr/mlp x post/pre+post;
+    ``out``: also write them to this file, as :func:`run_predict`)."""
     from stcrl_core.eval.model_selection import predict_with_best_model
 
+    options = given(settings)
+    out = options.pop("out", None)
     progress(0, 1, "choosing the model on a held-out part of train + tier3")
-    meta = predict_with_best_model(Workspace.of(workspace), **given(settings))
+    ws = Workspace.of(workspace)
+    meta = _exported(ws, predict_with_best_model(ws, **options), out)
     progress(1, 1, "done")
     return meta
 

@@ -159,6 +159,12 @@ class Workspace:
         return self.path / "experts"
 
     @property
+    def sources_dir(self) -> Path:
+        """``sources/``: input files kept in the workspace (the app's uploads, the generated
+        GeoTIFF demo event); an ingest reads them, nothing else writes there."""
+        return self.path / "sources"
+
+    @property
     def demo_summary_path(self) -> Path:
         """``demo.json``: what ``stcrl demo`` built, with its stage times."""
         return self.path / "demo.json"
