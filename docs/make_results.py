@@ -4,9 +4,8 @@ Every table of ``docs/results.md`` comes from this script, which runs the
 ``stcrl`` commands the page lists (through :func:`stcrl_core.cli.main`, the
 command line's own entry point) on demo builds of several seeds, reads what
 they wrote into the workspaces and renders the page. Nothing is typed in:
-two runs on one machine give the same page, except for the date and the
-measured seconds (``tests/test_results_page.py`` builds a tiny version twice
-and compares).
+two runs on one machine give the same page, except for the date
+(``tests/test_results_page.py`` builds a tiny version twice and compares).
 
 Usage::
 
@@ -94,15 +93,10 @@ def at(curves: pd.DataFrame, run: str, probe: str, budget: int) -> float:
 def build_seed(plan: ResultsPlan, root: Path, seed: int) -> dict[str, Any]:
     """One demo build and its extra experiment; what the page needs from it.
 
-    A rerun on an existing root reuses the built artifacts (``stcrl demo`` keeps
-    them), so the page's build times are those of the first build, kept in
-    ``build_seconds.json``.
+    A rerun on an existing root reuses what ``stcrl demo`` built (it keeps its
+    artifacts), so an interrupted ``make results`` continues where it stopped.
     """
-    from stcrl_core.workspace.atomic import atomic_write_json
-
     ws = root / f"demo-s{seed}"
-    times = ws / "build_seconds.json"  # the stage times of the build that made the artifacts
-    fresh = not (ws / "demo.json").exists()
     run(
         plan,
         [
@@ -117,9 +111,6 @@ def build_seed(plan: ResultsPlan, root: Path, seed: int) -> dict[str, Any]:
         ],
     )
     summary = json.loads((ws / "demo.json").read_text())
-    if fresh or not times.exists():
-        atomic_write_json(times, {k: summary[k] for k in ("seconds", "total_seconds")})
-    summary.update(json.loads(times.read_text()))  # a rerun reuses artifacts: keep first times
     demo_exp = summary["results"]["experiment"]
     out: dict[str, Any] = {"seed": seed, "summary": summary, "demo": curves_of(ws, demo_exp)}
     report = json.loads((ws / "objects" / "ingest_report.json").read_text())
@@ -318,18 +309,12 @@ def render(plan: ResultsPlan, results: list[dict[str, Any]], machine: str) -> st
         )
     lines += [
         "",
-        "## Demo build times (seconds)",
+        "## Build time",
         "",
-        "| seed | " + " | ".join(results[0]["summary"]["seconds"]) + " | total |",
-        "|---|" + "---|" * (len(results[0]["summary"]["seconds"]) + 1),
+        "These builds may run side by side with other work, so their stage times are not",
+        "a measure of speed: the demo's build time from nothing on a quiet machine is",
+        "measured by `benchmarks/bench_demo.py` (`docs/benchmarks.md`, demo build time).",
     ]
-    for r in results:
-        sec = r["summary"]["seconds"]
-        lines.append(
-            f"| {r['seed']} | "
-            + " | ".join(f"{v:.0f}" for v in sec.values())
-            + f" | {r['summary']['total_seconds']:.0f} |"
-        )
     return "\n".join(lines) + "\n"
 
 
