@@ -119,7 +119,8 @@ def main() -> None:
     body = "\n".join([
         "## Active learning: one curve per strategy",
         "",
-        f"Command: `stcrl {' '.join(argv)}` on `{args.workspace.name}` "
+        f"Command: `stcrl {' '.join(argv).replace(str(args.workspace), args.workspace.name)}` "
+        f"on `{args.workspace.name}` "
         f"({result['eval_buildings']} test + hold buildings scored; experiment {result['id']}; "
         f"{seconds:.0f} s on {platform.machine()}, ran on {result['device']}, "
         f"{time.strftime('%Y-%m-%d')}). random-balanced is the paper's protocol (class-balanced "
