@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stcrl_core.data.objects import IngestConfig, build_objects
 from stcrl_core.data.synthetic import generate_xbd
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module() -> Iterator[None]:
+    """Put back ``sys.modules["__main__"]`` after each test.
+
+    ``AppTest.from_function`` runs its script as a fresh ``__main__`` module
+    and leaves it there; a later test that starts ``spawn`` processes (the
+    ingest's workers, concurrent writers) would make every child re-run that
+    script instead of importing pytest's main.
+    """
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
+
 
 FIXTURE_EVENTS = ("hurricane-michael", "palu-tsunami", "joplin-tornado")
 
