@@ -297,8 +297,8 @@ def generate_xbd(
         A summary: scenes per split and buildings per damage class.
 
     Raises:
-        ValueError: For an unknown event, ``scenes_per_event < 1`` or a size
-            under 64 px.
+        ValueError: For an unknown event, ``scenes_per_event < 1``, a size
+            under 64 px or ``workers < 1``.
     """
     unknown = [e for e in events if e not in EVENTS]
     if unknown:
