@@ -32,11 +32,25 @@ PROLOGUE = textwrap.dedent(
     """
 )
 
+# The result is saved (atomically) before the final barrier; after the process
+# group is destroyed the rank leaves with os._exit, skipping the interpreter's
+# finalisation, where gloo's and autograd's C++ threads could still be torn down
+# with "terminate called without an active exception" (an intermittent abort of a
+# rank whose work had finished; pytorch/pytorch#179291 describes the teardown).
 EPILOGUE = textwrap.dedent(
     """
-    torch.save(result, out)
+    import gc
+    import os
+
+    torch.save(result, out + ".part")
+    os.replace(out + ".part", out)
+    del result
+    gc.collect()
     dist.barrier()
     dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
     """
 )
 
