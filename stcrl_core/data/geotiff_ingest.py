@@ -128,7 +128,7 @@ def _crop_task(task: dict[str, Any]) -> dict[str, Any]:
     size = task["crop_size"]
     nodata = {p: np.ones(len(rows), dtype=np.float32) for p in PHASES}
     errors: list[tuple[int, str, str]] = []
-    with rasterio.Env(GDAL_CACHEMAX=geotiff_mosaic.GDAL_CACHE_MB):
+    with rasterio.Env(GDAL_CACHEMAX=geotiff_mosaic.GDAL_CACHE_BYTES):
         for phase in PHASES:
             mosaics, opened = task["mosaics"][phase], {}
             crops = np.zeros((len(rows), size, size, 3), dtype=np.uint8)
