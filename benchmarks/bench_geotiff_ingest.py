@@ -113,7 +113,7 @@ def report(results: dict) -> str:
         "EPSG:3857 with 1.25x larger pixels on a shifted grid; footprints GeoJSON in "
         f"EPSG:4326); crop 96 px, buffer 15 m. Each ingest in a fresh process, median of "
         f"{results['repeats']} runs; peak memory is the largest `ru_maxrss` of its processes. "
-        "The machine's two cores were shared with other work while this ran.",
+        f"{_load(results)}.",
         "",
         "Throughput, baseline = the GeoTIFF ingest with 1 worker:",
         "",
@@ -146,16 +146,22 @@ def report(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _record(results: dict, write_docs: bool) -> None:
-    """Print the results as Markdown and, with ``write_docs``, write the docs section
-    (named after the command that measured them)."""
-    body = report(results)
-    print(body)
-    if write_docs:
-        sys.path.insert(0, str(REPO / "docs"))
-        from doc_sections import replace_section
+def _load(results: dict) -> str:
+    if "load_before" not in results:  # results saved before the load was recorded
+        return "The machine's load was not recorded"
+    sys.path.insert(0, str(REPO / "docs"))
+    from doc_sections import load_note
 
-        replace_section(REPO / "docs" / "benchmarks.md", "geotiff-ingest", results["command"], body)
+    return load_note(results["load_before"], results["load_after"]).capitalize()
+
+
+def _record(results: dict, write_docs: bool) -> None:
+    """Print the results as Markdown and, with ``write_docs``, write the docs section."""
+    sys.path.insert(0, str(REPO / "docs"))
+    from doc_sections import print_and_record
+
+    print_and_record(REPO / "docs" / "benchmarks.md", "geotiff-ingest", results["command"],
+                     report(results), write_docs)  # fmt: skip
 
 
 def main() -> None:
@@ -186,6 +192,7 @@ def main() -> None:
         "size": args.size,
         "tile_px": args.tile_px,
         "repeats": args.repeats,
+        "load_before": os.getloadavg()[0],
     }
     for workers in (1, 2):
         settings = {**ingest_settings(large), "workers": workers}
@@ -205,6 +212,7 @@ def main() -> None:
         print("xBD ingest of the same scenes")
         results["xbd_1w"] = {**ingest("xbd", {"root": str(root), "workers": 1}, args.repeats),
                              "scenes": args.scenes}  # fmt: skip
+    results["load_after"] = os.getloadavg()[0]
     out.mkdir(parents=True, exist_ok=True)
     (out / RESULTS).write_text(json.dumps(results, indent=2))
     _record(results, args.write_docs)

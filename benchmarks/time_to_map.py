@@ -132,15 +132,12 @@ def report(results: dict) -> str:
 
 
 def _record(results: dict, write_docs: bool) -> None:
-    """Print the results as Markdown and, with ``write_docs``, write the docs section
-    (named after the command that measured them)."""
-    body = report(results)
-    print(body)
-    if write_docs:
-        sys.path.insert(0, str(REPO / "docs"))
-        from doc_sections import replace_section
+    """Print the results as Markdown and, with ``write_docs``, write the docs section."""
+    sys.path.insert(0, str(REPO / "docs"))
+    from doc_sections import print_and_record
 
-        replace_section(REPO / "docs" / "benchmarks.md", "time-to-map", results["command"], body)
+    print_and_record(REPO / "docs" / "benchmarks.md", "time-to-map", results["command"],
+                     report(results), write_docs)  # fmt: skip
 
 
 def main() -> None:

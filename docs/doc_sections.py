@@ -40,3 +40,23 @@ def replace_section(path: str | Path, name: str, command: str, body: str) -> Non
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     atomic_write_text(path, text if text.endswith("\n") else text + "\n")
+
+
+def print_and_record(path: str | Path, name: str, command: str, body: str, write: bool) -> None:
+    """Print a benchmark's Markdown ``body`` and, with ``write``, make it section ``name``.
+
+    Args:
+        path: The Markdown file (e.g. ``docs/benchmarks.md``).
+        name: The section's name.
+        command: The command that measured the numbers (named in the begin marker).
+        body: The section's content.
+        write: Whether to rewrite the section (else only print).
+    """
+    print(body)
+    if write:
+        replace_section(path, name, command, body)
+
+
+def load_note(before: float, after: float) -> str:
+    """How busy the machine was while a benchmark ran, from its 1-minute load averages."""
+    return f"1-minute load average {before:.1f} before the run, {after:.1f} after"
