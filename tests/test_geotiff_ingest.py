@@ -237,3 +237,16 @@ def test_web_mercator_buffer_is_metres_on_the_ground() -> None:
     kx, ky = ground_scale(gpd.GeoSeries([], crs="EPSG:4326").crs.to_wkt(), np.array([0.0]),
                           np.array([60.0]))  # fmt: skip
     assert kx[0] == pytest.approx(111_320 * math.cos(math.radians(60)), rel=1e-3)
+
+
+def test_gdal_block_cache_is_given_in_bytes() -> None:
+    """rasterio.Env takes GDAL_CACHEMAX in bytes: a value in MB (e.g. 256) would leave
+    GDAL a few hundred bytes of block cache and make every crop decode its blocks again
+    (the ingest was ~12x slower that way)."""
+    import rasterio
+
+    from stcrl_core.data.geotiff_mosaic import GDAL_CACHE_BYTES
+
+    assert GDAL_CACHE_BYTES >= 64 * 1024**2
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES) as env:
+        assert env.options["GDAL_CACHEMAX"] == GDAL_CACHE_BYTES
