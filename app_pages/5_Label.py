@@ -50,10 +50,11 @@ strategy = top[2].selectbox(
     "Strategy",
     list(SUGGEST_STRATEGIES),
     index=list(SUGGEST_STRATEGIES).index("hybrid"),
-    help="random: natural class mix; uncertainty: the model's least certain; diversity: "
-    "k-center greedy on the features; hybrid: k-center greedy among the least certain (all "
-    "start from k-means centroids while there are no labels); validation: a stratified random "
-    "sample for the estimate below.",
+    help="random: natural class mix; uncertainty: the model's least certain, in turn from "
+    "each class it predicts; diversity: typical buildings of the regions no label covers "
+    "(k-means); hybrid: typical buildings of the uncertain regions (uncertainty-weighted "
+    "k-means) (all start from k-means centroids while there are no labels); validation: a "
+    "stratified random sample for the estimate below.",
 )
 events = sorted(ws.buildings()["event"].unique())
 event = top[3].selectbox("Event", ["(all)", *events])

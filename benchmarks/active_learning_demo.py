@@ -15,7 +15,7 @@ suggests, with the ground truth as the answers, from a k-means cold start.
 ``docs/results.md`` (``make results`` calls it on the first seed's demo).
 
 Usage: ``python benchmarks/active_learning_demo.py --workspace demo-workspace
-[--runs stcrl,untrained] [--budgets 40,100,200,400] [--trials 5] [--at 200] [--write-docs]``
+[--runs stcrl,untrained] [--budgets 40,100,200,400] [--trials 10] [--at 200] [--write-docs]``
 """
 
 from __future__ import annotations
@@ -35,8 +35,14 @@ ACTIVE = ("uncertainty", "diversity", "hybrid")
 
 
 def run_experiment(args: argparse.Namespace) -> tuple[list[str], pd.DataFrame, dict]:
-    """Run the budget command; returns its argv, the trial records and the stored result."""
+    """Run the budget command; returns its argv, the trial records and the stored result.
+
+    The result's ``reused`` is True when the command found the experiment stored already
+    (it then returns at once, so the time taken says nothing about the experiment).
+    """
     from stcrl_core.cli import main
+
+    before = {p.parent.name for p in (Path(args.workspace) / "experiments").glob("*/results.json")}
 
     argv = ["budget", "--workspace", str(args.workspace), "--runs", args.runs, "--probes", "lr",
             "--budgets", args.budgets, "--trials", str(args.trials), "--features", args.features,
@@ -49,6 +55,7 @@ def run_experiment(args: argparse.Namespace) -> tuple[list[str], pd.DataFrame, d
     for path in sorted((Path(args.workspace) / "experiments").glob("*/results.json")):
         result = json.loads(path.read_text())
         if all(result["config"].get(k) == v for k, v in wanted.items()):
+            result["reused"] = path.parent.name in before
             return argv, pd.DataFrame(result["records"]), result
     raise SystemExit("active_learning_demo: the experiment's results were not found")
 
@@ -70,20 +77,32 @@ def curve_table(records: pd.DataFrame) -> str:
 
 
 def claims(records: pd.DataFrame, at: int) -> tuple[str, list[dict]]:
-    """Markdown: per run, the best active strategy at ``at`` labels against both random ones."""
+    """Markdown: per run, the best active strategy at ``at`` labels against both random ones.
+
+    The standard error of a difference of means is that of two independent samples
+    (every strategy draws its own trials): ``sqrt(sd_a^2 / n_a + sd_b^2 / n_b)``.
+    """
     rows = []
     at_budget = records[records["budget"] == at]
-    mean = at_budget.groupby(["run", "strategy"])["overall_f1"].mean()
+    groups = at_budget.groupby(["run", "strategy"])["overall_f1"]
+    mean, var, count = groups.mean(), groups.var(ddof=1), groups.count()
+
+    def se(run: str, a: str, b: str) -> float:
+        return float((var[(run, a)] / count[(run, a)] + var[(run, b)] / count[(run, b)]) ** 0.5)
+
     for run in sorted(at_budget["run"].unique()):
         best = max(ACTIVE, key=lambda s: mean[(run, s)])
         rows.append({"run": run, "best": best, "f1": mean[(run, best)],
                      "random": mean[(run, "random")],
-                     "balanced": mean[(run, "random-balanced")]})  # fmt: skip
-    lines = [f"| run | best active strategy at {at} labels | its F1 | minus random | "
-             "minus random-balanced |", "|---|---|---|---|---|"]  # fmt: skip
+                     "balanced": mean[(run, "random-balanced")],
+                     "se_random": se(run, best, "random"),
+                     "se_balanced": se(run, best, "random-balanced")})  # fmt: skip
+    lines = [f"| run | best active strategy at {at} labels | its F1 | minus random (± se) | "
+             "minus random-balanced (± se) |", "|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         lines.append(f"| {r['run']} | {r['best']} | {r['f1']:.3f} | {r['f1'] - r['random']:+.3f} "
-                     f"| {r['f1'] - r['balanced']:+.3f} |")  # fmt: skip
+                     f"± {r['se_random']:.3f} | {r['f1'] - r['balanced']:+.3f} "
+                     f"± {r['se_balanced']:.3f} |")  # fmt: skip
     return "\n".join(lines), rows
 
 
@@ -93,7 +112,7 @@ def main() -> None:
     parser.add_argument("--workspace", type=Path, required=True)
     parser.add_argument("--runs", default="stcrl,untrained")
     parser.add_argument("--budgets", default="40,100,200,400")
-    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--features", default="post")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--at", type=int, default=200)
@@ -112,9 +131,14 @@ def main() -> None:
     from doc_sections import replace_section
 
     wins = [r["run"] for r in rows if r["f1"] > r["random"]]
+    clear = [r["run"] for r in rows if r["f1"] - r["random"] > 2 * r["se_random"]]
     verdict = (
         f"At {args.at} labels the best active strategy beats natural random sampling for "
-        f"{', '.join(wins) if wins else 'no run'} (of {', '.join(r['run'] for r in rows)})."
+        f"{', '.join(wins) if wins else 'no run'} (of {', '.join(r['run'] for r in rows)}); "
+        f"by more than two standard errors for {', '.join(clear) if clear else 'no run'}."
+    )
+    timing = (
+        "a stored result, reused (not timed), from " if result["reused"] else f"{seconds:.0f} s on "
     )
     body = "\n".join([
         "## Active learning: one curve per strategy",
@@ -122,7 +146,7 @@ def main() -> None:
         f"Command: `stcrl {' '.join(argv).replace(str(args.workspace), args.workspace.name)}` "
         f"on `{args.workspace.name}` "
         f"({result['eval_buildings']} test + hold buildings scored; experiment {result['id']}; "
-        f"{seconds:.0f} s on {platform.machine()}, ran on {result['device']}, "
+        + timing + f"{platform.machine()}, ran on {result['device']}, "
         f"{time.strftime('%Y-%m-%d')}). random-balanced is the paper's protocol (class-balanced "
         "draws: it knows the labels before sampling); random samples with the natural class "
         "mix; uncertainty, diversity and hybrid simulate an analyst labelling what the strategy "

@@ -39,8 +39,36 @@ def test_uncertainty_picks_the_boundary(measure: str) -> None:
     labelled[[np.argmin(x), np.argmax(x)]] = True
     pool = Pool(space, ~labelled, labelled, _proba_from_x(x))
     picks = suggest("uncertainty", pool, 10, seed=1, measure=measure)
-    closest = np.argsort(np.abs(x))[:10]
+    # five from each side of the boundary (each predicted class), the nearest first
+    left, right = np.flatnonzero(x < 0), np.flatnonzero(x > 0)
+    closest = np.concatenate([left[np.argsort(-x[left])[:5]], right[np.argsort(x[right])[:5]]])
     assert set(picks) == set(closest)
+
+
+def test_uncertainty_labels_every_predicted_class_of_imbalanced_data() -> None:
+    # 900 buildings predicted no-damage, 60 / 30 / 10 predicted the rarer classes; the
+    # no-damage ones are the least certain, so the plain top-n would take only them
+    rng = np.random.default_rng(11)
+    sizes = [900, 60, 30, 10]
+    predicted = np.repeat(np.arange(4), sizes)
+    top = np.where(predicted == 0, rng.uniform(0.3, 0.4, 1000), rng.uniform(0.6, 0.9, 1000))
+    proba = np.full((1000, 4), 0.0)
+    proba[np.arange(1000), predicted] = top
+    proba += ((1 - top) / 3)[:, None] * (np.arange(4)[None, :] != predicted[:, None])
+    space = rng.normal(size=(1000, 3)).astype(np.float32)
+    labelled = np.zeros(1000, dtype=bool)
+    labelled[[0, 950]] = True
+    pool = Pool(space, ~labelled, labelled, proba)
+    picks = suggest("uncertainty", pool, 8, seed=0)
+    assert np.bincount(predicted[picks], minlength=4).tolist() == [2, 2, 2, 2]
+    scores = uncertainty_scores(proba)
+    for c in range(4):  # within a class, its least certain buildings
+        mine = picks[predicted[picks] == c]
+        others = np.flatnonzero((predicted == c) & ~labelled & ~np.isin(np.arange(1000), mine))
+        assert scores[mine].min() >= scores[others].max()
+    # rarest predicted class first, and only what is left when a class runs out
+    assert predicted[picks[0]] == 3
+    assert np.bincount(predicted[suggest("uncertainty", pool, 60, seed=0)], minlength=4)[3] == 10
 
 
 def test_uncertainty_scores_order() -> None:
@@ -59,6 +87,30 @@ def test_diversity_covers_the_clusters_it_has_not_seen() -> None:
     pool = Pool(X, ~labelled, labelled)
     picks = suggest("diversity", pool, 4, seed=0)
     assert sorted(cluster[picks]) == [1, 2, 3, 4]
+
+
+def test_diversity_picks_typical_buildings_not_outliers() -> None:
+    # four dense clusters and a sparse tail of 15 far-flung buildings in all directions:
+    # k-center greedy takes the tail; diversity takes one building near the middle of each
+    # cluster it has not seen
+    rng = np.random.default_rng(12)
+    centres = np.eye(4, 6) * 10
+    X, cluster = _blobs(centres, 60, 1.0, seed=12)
+    direction = rng.normal(size=(15, 6))
+    radius = rng.uniform(15, 20, size=(15, 1))
+    tail = direction / np.linalg.norm(direction, axis=1, keepdims=True) * radius
+    space = np.concatenate([X, tail]).astype(np.float32)
+    group = np.concatenate([cluster, np.full(15, -1)])
+    labelled = np.zeros(len(space), dtype=bool)
+    labelled[0] = True  # one label in cluster 0
+    pool = Pool(space, ~labelled, labelled)
+    picks = suggest("diversity", pool, 3, seed=0)
+    assert sorted(group[picks]) == [1, 2, 3]
+    for p in picks:  # near the cluster's centre (its buildings spread ~ 1 per axis)
+        assert np.linalg.norm(space[p] - centres[group[p]]) < 2.5
+    kcenter = kcenter_greedy(space, np.flatnonzero(~labelled), np.flatnonzero(labelled), 3)
+    assert (group[kcenter] == -1).all()
+    np.testing.assert_array_equal(picks, suggest("diversity", pool, 3, seed=0))
 
 
 def test_cold_start_takes_one_building_per_cluster() -> None:

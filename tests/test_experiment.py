@@ -151,6 +151,21 @@ def test_experiments_written_before_strategies_still_open(ws: Path) -> None:
     assert result["id"] == old
 
 
+def test_changed_strategies_give_active_experiments_a_new_id(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stcrl_core.eval import experiment
+
+    workspace = Workspace.open(ws)
+    active = BudgetConfig(runs=["rand"], budgets=[8], strategies=["random", "diversity"])
+    plain = BudgetConfig(runs=["rand"], budgets=[8], strategies=["random-balanced", "random"])
+    before = [experiment.experiment_id(c, workspace)[0] for c in (active, plain)]
+    monkeypatch.setattr(experiment, "STRATEGIES_VERSION", experiment.STRATEGIES_VERSION + 1)
+    after = [experiment.experiment_id(c, workspace)[0] for c in (active, plain)]
+    assert after[0] != before[0]  # a stored result of the old strategies is not reused
+    assert after[1] == before[1]  # without an active strategy nothing changed
+
+
 def test_bad_strategies_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown strategy"):
         BudgetConfig(runs=["rand"], strategies=["greedy"])

@@ -7,12 +7,21 @@ deterministically for a given seed:
 * ``random``: uniformly at random, so the labels follow the natural class mix;
 * ``uncertainty``: the current model's least certain buildings, by the margin
   between its two most probable classes (``measure="margin"``) or by the
-  entropy of its class probabilities (``measure="entropy"``);
-* ``diversity``: k-center greedy in the embedding space: each pick is the
-  building farthest from every labelled (or already picked) one, so the labels
-  cover the clusters of the data;
-* ``hybrid``: uncertainty within diversity: k-center greedy among the
-  ``pool_factor * n`` least certain buildings (at least ``MIN_POOL``);
+  entropy of its class probabilities (``measure="entropy"``), taken in turn
+  from each class the model predicts (the class with the fewest predicted
+  buildings first), so buildings the model thinks are rare classes get
+  labelled too: on imbalanced data the plain top-``n`` sits on the boundaries
+  of the majority class;
+* ``diversity``: typical buildings of the regions no label covers yet: a
+  k-means with ``labelled + n`` clusters over the eligible and labelled
+  buildings, then from the ``n`` clusters with the fewest labels (the biggest
+  first) the eligible building nearest each centroid. k-center greedy (each
+  pick the farthest from every label) picks the outliers of heavy-tailed
+  feature spaces instead (issue #14: on the demo it labelled fewer minority
+  buildings than random sampling);
+* ``hybrid``: uncertainty with diversity: a k-means with ``n`` clusters over
+  the eligible buildings, each weighted by the model's uncertainty, and the
+  building nearest each centroid: typical buildings of the uncertain regions;
 * ``cold-start``: with no labels (or no model yet), the buildings nearest the
   centroids of a k-means with ``n`` clusters; ``uncertainty``, ``diversity`` and
   ``hybrid`` fall back to it.
@@ -31,7 +40,10 @@ import numpy as np
 
 STRATEGIES = ("random", "uncertainty", "diversity", "hybrid", "cold-start")
 MEASURES = ("margin", "entropy")
-MIN_POOL = 50
+# Part of the ids of label-budget experiments with an active strategy: bump it when a
+# strategy picks differently. 2: class-balanced uncertainty, typical-point diversity and
+# uncertainty-weighted k-means hybrid (issue #14); 1 (implicit): top-n margin, k-center greedy.
+STRATEGIES_VERSION = 2
 DISTANCE_DIMS = 32
 
 
@@ -150,6 +162,23 @@ def kcenter_greedy(
     return np.asarray(picks, dtype=np.int64)
 
 
+def _nearest_to_centroids(
+    points: np.ndarray, centroids: np.ndarray, clusters: np.ndarray
+) -> list[int]:
+    """For each cluster in ``clusters`` (in order), the point nearest its centroid not yet taken."""
+    picks: list[int] = []
+    taken = np.zeros(len(points), dtype=bool)
+    for c in clusters:
+        d2 = ((points - centroids[c]) ** 2).sum(axis=1)
+        order = np.argsort(d2, kind="stable")
+        free = order[~taken[order]]
+        if len(free) == 0:
+            break
+        taken[free[0]] = True
+        picks.append(int(free[0]))
+    return picks
+
+
 def cold_start(space: np.ndarray, candidates: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """The candidates nearest the centroids of a k-means with ``n`` clusters (one per cluster).
 
@@ -163,15 +192,116 @@ def cold_start(space: np.ndarray, candidates: np.ndarray, n: int, seed: int = 0)
 
     points = space[candidates].astype(np.float64)
     km = KMeans(n_clusters=n, n_init=3, random_state=seed).fit(points)
-    d2 = ((points[:, None, :] - km.cluster_centers_[None, :, :]) ** 2).sum(axis=2)
+    biggest = np.argsort(np.bincount(km.labels_, minlength=n))[::-1]  # biggest clusters first
+    return candidates[_nearest_to_centroids(points, km.cluster_centers_, biggest)]
+
+
+def typical_uncovered(
+    space: np.ndarray, candidates: np.ndarray, centres: np.ndarray, n: int, seed: int = 0
+) -> np.ndarray:
+    """Typical candidates of the regions the centres do not cover (``diversity``).
+
+    A k-means with ``len(centres) + n`` clusters over the candidates and the
+    centres; the ``n`` clusters with the fewest centres (ties: the biggest
+    first) each give the candidate nearest their centroid. This is TypiClust's
+    selection (Hacohen et al., ICML 2022) with the distance to the centroid as
+    the typicality: for small budgets, typical points label better than the
+    outliers k-center greedy picks.
+
+    Args:
+        space: ``(N, r)`` coordinates.
+        candidates: Rows that may be picked.
+        centres: Rows already labelled.
+        n: How many to pick.
+
+    Returns:
+        ``min(n, len(candidates))`` distinct candidates, in the order picked.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64)
+    centres = np.asarray(centres, dtype=np.int64)
+    if len(candidates) <= n:
+        return candidates.copy()
+    from sklearn.cluster import KMeans
+
+    rows = np.concatenate([candidates, centres])
+    points = space[rows].astype(np.float64)
+    k = min(len(centres) + n, len(rows))
+    km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(points)
+    covered = np.bincount(km.labels_[len(candidates) :], minlength=k)
+    free = np.bincount(km.labels_[: len(candidates)], minlength=k)
+    ranked = [c for c in np.lexsort((-free, covered)) if free[c] > 0]
     picks: list[int] = []
-    taken = np.zeros(len(candidates), dtype=bool)
-    for c in np.argsort(np.bincount(km.labels_, minlength=n))[::-1]:  # biggest clusters first
-        order = np.argsort(d2[:, c], kind="stable")
-        first = order[~taken[order]][0]
-        taken[first] = True
-        picks.append(int(candidates[first]))
+    for c in ranked[:n]:
+        members = np.flatnonzero(km.labels_[: len(candidates)] == c)
+        d2 = ((points[members] - km.cluster_centers_[c]) ** 2).sum(axis=1)
+        picks.append(int(candidates[members[np.argmin(d2)]]))
+    if len(picks) < n:  # fewer non-empty clusters than n: fill with k-center greedy
+        rest = np.setdiff1d(candidates, picks)
+        picks.extend(kcenter_greedy(space, rest, np.concatenate([centres, picks]), n - len(picks)))
     return np.asarray(picks, dtype=np.int64)
+
+
+def balanced_uncertain(
+    proba: np.ndarray, candidates: np.ndarray, n: int, rng: np.random.Generator,
+    measure: str = "margin",
+) -> np.ndarray:  # fmt: skip
+    """The least certain candidates, taken in turn from each predicted class (``uncertainty``).
+
+    The classes go round in order of how many candidates the model predicts
+    for each (fewest first); within a class the least certain come first, and
+    a class with no candidate left drops out of the turn.
+
+    Args:
+        proba: ``(N, k)`` class probabilities of every row.
+        candidates: Rows that may be picked.
+        n: How many to pick.
+        rng: Breaks ties in the uncertainty at random.
+        measure: ``margin`` or ``entropy``.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64)
+    order = _order(rng, uncertainty_scores(proba[candidates], measure))
+    ranked = candidates[order]
+    predicted = proba[ranked].argmax(axis=1)
+    queues = [ranked[predicted == c] for c in range(proba.shape[1])]
+    classes = sorted((c for c in range(len(queues)) if len(queues[c])),
+                     key=lambda c: (len(queues[c]), c))  # fmt: skip
+    picks: list[int] = []
+    for turn in range(max((len(queues[c]) for c in classes), default=0)):
+        for c in classes:
+            if turn < len(queues[c]) and len(picks) < n:
+                picks.append(int(queues[c][turn]))
+        if len(picks) >= n:
+            break
+    return np.asarray(picks, dtype=np.int64)
+
+
+def uncertain_typical(
+    space: np.ndarray, candidates: np.ndarray, scores: np.ndarray, n: int, seed: int = 0
+) -> np.ndarray:
+    """The candidates nearest the centroids of an uncertainty-weighted k-means (``hybrid``).
+
+    A k-means with ``n`` clusters over the candidates, each weighted by its
+    uncertainty score (Zhdanov's diverse mini-batch active learning, 2019,
+    over the whole pool): its centroids sit in the uncertain regions, and the
+    candidate nearest each is a typical building of one of them.
+
+    Args:
+        space: ``(N, r)`` coordinates.
+        candidates: Rows that may be picked.
+        scores: ``(len(candidates),)`` their uncertainty (higher: less certain).
+        n: How many to pick.
+        seed: Seed of the k-means.
+    """
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if len(candidates) <= n:
+        return candidates.copy()
+    from sklearn.cluster import KMeans
+
+    points = space[candidates].astype(np.float64)
+    weights = np.asarray(scores, dtype=np.float64) + 1e-6  # a certain building still counts
+    km = KMeans(n_clusters=n, n_init=1, random_state=seed).fit(points, sample_weight=weights)
+    heaviest = np.argsort(np.bincount(km.labels_, weights=weights, minlength=n))[::-1]
+    return candidates[_nearest_to_centroids(points, km.cluster_centers_, heaviest)]
 
 
 def suggest(
@@ -180,7 +310,6 @@ def suggest(
     n: int,
     seed: int = 0,
     measure: str = "margin",
-    pool_factor: int = 10,
 ) -> np.ndarray:
     """Pick ``n`` buildings of ``pool`` to label next.
 
@@ -190,8 +319,6 @@ def suggest(
         n: How many to pick (fewer when fewer are eligible).
         seed: Seed of every random choice.
         measure: ``margin`` or ``entropy``, for ``uncertainty`` and ``hybrid``.
-        pool_factor: ``hybrid`` runs k-center greedy among this many times ``n``
-            of the least certain buildings.
 
     Returns:
         int64 rows, all eligible, distinct, in the order suggested.
@@ -216,10 +343,8 @@ def suggest(
     if strategy == "cold-start" or (needs_model and pool.proba is None) or len(centres) == 0:
         return cold_start(pool.space, candidates, n, seed)
     if strategy == "diversity":
-        return kcenter_greedy(pool.space, candidates, centres, n)
-    scores = uncertainty_scores(pool.proba[candidates], measure)
-    ranked = candidates[_order(rng, scores)]
+        return typical_uncovered(pool.space, candidates, centres, n, seed)
     if strategy == "uncertainty":
-        return ranked[:n]
-    top = ranked[: max(pool_factor * n, MIN_POOL)]
-    return kcenter_greedy(pool.space, top, centres, n)
+        return balanced_uncertain(pool.proba, candidates, n, rng, measure)
+    scores = uncertainty_scores(pool.proba[candidates], measure)
+    return uncertain_typical(pool.space, candidates, scores, n, seed)

@@ -75,8 +75,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "model (a class-weighted logistic regression on the run's features, fitted on the "
         "labels in WS/labels/) is refitted first and its predictions written to "
         "WS/predictions/labelling-RUN-FEATURES.parquet. Strategies: random (natural class "
-        "mix), uncertainty (the model's least certain), diversity (k-center greedy on the "
-        "features), hybrid (k-center greedy among the least certain), cold-start (k-means "
+        "mix), uncertainty (the model's least certain, in turn from each class it predicts), "
+        "diversity (typical buildings of the regions no label covers: k-means), hybrid "
+        "(typical buildings of the uncertain regions: uncertainty-weighted k-means), "
+        "cold-start (k-means "
         "centroids; what the others do before there are labels), validation (a stratified "
         "random sample by event and predicted class, Neyman allocation, recorded in "
         "WS/labels/samples/ for `stcrl estimate`; later calls continue the same sample).",

@@ -31,9 +31,10 @@ run's location embeddings fitted on the same trial
 curve on the same trials.
 
 The id is a hash of the configuration, of the inputs (building table and
-embedding files) and of the probes' version (``PROBES_VERSION``), so the same
-configuration run twice returns the stored result at once, while a retrained
-run or changed probes get a new experiment.
+embedding files), of the probes' version (``PROBES_VERSION``) and, with an
+active strategy, of the strategies' version (``STRATEGIES_VERSION``), so the
+same configuration run twice returns the stored result at once, while a
+retrained run, changed probes or changed strategies get a new experiment.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from stcrl_core.active.strategies import STRATEGIES_VERSION
 from stcrl_core.data.budget import BudgetError, draw_trials, training_and_eval_rows
 from stcrl_core.devices import resolve_device
 from stcrl_core.eval.active_budget import (
@@ -177,10 +179,11 @@ def experiment_id(config: BudgetConfig, workspace: Workspace) -> tuple[str, dict
     if key["strategies"] == [PAPER_PROTOCOL]:  # ids of experiments made before strategies
         for name in ("strategies", "active_start", "active_step"):
             del key[name]
+    versions = {"probes_version": PROBES_VERSION}
+    if set(config.strategies) & set(ACTIVE_STRATEGIES):  # their picks changed with the version
+        versions["strategies_version"] = STRATEGIES_VERSION
     digest = hashlib.sha1(
-        json.dumps(
-            {"config": key, "inputs": inputs, "probes_version": PROBES_VERSION}, sort_keys=True
-        ).encode()
+        json.dumps({"config": key, "inputs": inputs, **versions}, sort_keys=True).encode()
     ).hexdigest()
     return digest[:12], inputs
 
