@@ -204,3 +204,25 @@ def test_stratified_sample_records_inclusion_probabilities() -> None:
     again = stratified_sample(strata, 100, p, seed=9)
     np.testing.assert_array_equal(sample.rows, again.rows)
     assert not np.array_equal(np.sort(sample.rows), sample.rows)  # a random labelling order
+
+
+def test_diversity_fits_a_sample_of_a_large_pool() -> None:
+    """Beyond MAX_FIT_POINTS the k-means sees every labelled row and a seeded sample of
+    the rest; the picks are still eligible, distinct and reproducible."""
+    from stcrl_core.active.strategies import MAX_FIT_POINTS, _fit_sample
+
+    rows = _fit_sample(MAX_FIT_POINTS + 5_000, 300, 310, seed=3)
+    assert len(rows) == MAX_FIT_POINTS and len(set(rows.tolist())) == len(rows)
+    assert set(range(MAX_FIT_POINTS + 5_000, MAX_FIT_POINTS + 5_300)) <= set(rows.tolist())
+    np.testing.assert_array_equal(rows, _fit_sample(MAX_FIT_POINTS + 5_000, 300, 310, seed=3))
+    np.testing.assert_array_equal(_fit_sample(900, 100, 50, seed=0), np.arange(1_000))
+
+    rng = np.random.default_rng(0)
+    n = MAX_FIT_POINTS + 2_000
+    space = rng.standard_normal((n, 8)).astype(np.float32)
+    labelled = np.zeros(n, dtype=bool)
+    labelled[rng.choice(n, 40, replace=False)] = True
+    pool = Pool(space, ~labelled, labelled)
+    picks = suggest("diversity", pool, 6, seed=1)
+    assert len(set(picks.tolist())) == 6 and not labelled[picks].any()
+    np.testing.assert_array_equal(picks, suggest("diversity", pool, 6, seed=1))

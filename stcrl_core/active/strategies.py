@@ -45,6 +45,8 @@ MEASURES = ("margin", "entropy")
 # uncertainty-weighted k-means hybrid (issue #14); 1 (implicit): top-n margin, k-center greedy.
 STRATEGIES_VERSION = 2
 DISTANCE_DIMS = 32
+MAX_FIT_POINTS = 10_000  # diversity's k-means is fitted on at most this many rows ...
+FIT_POINTS_PER_CLUSTER = 5  # ... or this many per cluster, whichever is more
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,19 +228,38 @@ def typical_uncovered(
     rows = np.concatenate([candidates, centres])
     points = space[rows].astype(np.float64)
     k = min(len(centres) + n, len(rows))
-    km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(points)
-    covered = np.bincount(km.labels_[len(candidates) :], minlength=k)
-    free = np.bincount(km.labels_[: len(candidates)], minlength=k)
+    fit = _fit_sample(len(candidates), len(centres), k, seed)
+    km = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(points[fit])
+    labels = km.labels_ if len(fit) == len(rows) else km.predict(points)
+    covered = np.bincount(labels[len(candidates) :], minlength=k)
+    free = np.bincount(labels[: len(candidates)], minlength=k)
     ranked = [c for c in np.lexsort((-free, covered)) if free[c] > 0]
     picks: list[int] = []
     for c in ranked[:n]:
-        members = np.flatnonzero(km.labels_[: len(candidates)] == c)
+        members = np.flatnonzero(labels[: len(candidates)] == c)
         d2 = ((points[members] - km.cluster_centers_[c]) ** 2).sum(axis=1)
         picks.append(int(candidates[members[np.argmin(d2)]]))
     if len(picks) < n:  # fewer non-empty clusters than n: fill with k-center greedy
         rest = np.setdiff1d(candidates, picks)
         picks.extend(kcenter_greedy(space, rest, np.concatenate([centres, picks]), n - len(picks)))
     return np.asarray(picks, dtype=np.int64)
+
+
+def _fit_sample(n_candidates: int, n_centres: int, k: int, seed: int) -> np.ndarray:
+    """Rows (candidates first, then centres) the k-means of ``diversity`` is fitted on.
+
+    Every row while there are at most ``MAX_FIT_POINTS`` (or ``FIT_POINTS_PER_CLUSTER``
+    per cluster); beyond that every centre and a seeded sample of the candidates, so a
+    suggestion stays interactive on a large event (the clusters are then assigned to
+    every row). The demo's pools are below the cap: their picks do not change.
+    """
+    total = n_candidates + n_centres
+    cap = max(MAX_FIT_POINTS, FIT_POINTS_PER_CLUSTER * k)
+    if total <= cap:
+        return np.arange(total)
+    keep = max(cap - n_centres, k)
+    sample = np.random.default_rng([seed, 2]).choice(n_candidates, keep, replace=False)
+    return np.concatenate([np.sort(sample), np.arange(n_candidates, total)])
 
 
 def balanced_uncertain(
