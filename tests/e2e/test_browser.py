@@ -112,6 +112,26 @@ def _loaded(image, timeout: float = 30.0) -> bool:
     return False
 
 
+# Screen position of point ``k`` of the explorer's first scatter trace with points.
+POINT_ON_SCREEN = """(k) => {
+  const gd = document.querySelector("[data-testid='stPlotlyChart'] .js-plotly-plot");
+  const trace = gd._fullData.filter((t) => t.x && t.x.length > 0)[0];
+  const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+  const i = Math.min(k * 7, trace.x.length - 1);
+  return [box.left + gd._fullLayout.xaxis.d2p(trace.x[i]),
+          box.top + gd._fullLayout.yaxis.d2p(trace.y[i])];
+}"""
+
+
+def _wait_for_count(page, locator, timeout_ms: int) -> bool:
+    """Whether ``locator`` matches something within ``timeout_ms``."""
+    for _ in range(timeout_ms // 100):
+        if locator.count():
+            return True
+        page.wait_for_timeout(100)
+    return False
+
+
 def _shot(page, tmp_path: Path, name: str) -> None:
     path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
@@ -170,16 +190,15 @@ def test_explorer_box_selection_shows_the_gallery(server: str, browser, tmp_path
     plot.locator(".legend").first.wait_for(timeout=30_000)
     assert plot.locator("canvas").count() > 0  # drawn by WebGL (scattergl)
     page.wait_for_timeout(1000)
-    # hovering a point shows its crops beside the chart (a real mouse sweep over the plot)
-    area = page.locator("[data-testid='stPlotlyChart'] .nsewdrag").first.bounding_box()
+    # hovering a point shows its crops beside the chart: the real mouse goes to where
+    # plotly drew a point (the projection's layout differs between machines)
     crops = page.locator(".hover-crops img")
-    for step in range(80):
-        page.mouse.move(
-            area["x"] + area["width"] * (0.1 + 0.01 * step),
-            area["y"] + area["height"] * (0.2 + 0.0075 * step),
-        )
-        page.wait_for_timeout(60)
-        if crops.count():
+    for k in range(5):
+        x, y = page.evaluate(POINT_ON_SCREEN, k)
+        for dx in (-2, 0, 1, 0):
+            page.mouse.move(x + dx, y)
+            page.wait_for_timeout(80)
+        if _wait_for_count(page, crops, 5_000):
             break
     crops.first.wait_for(timeout=30_000)
     assert _loaded(crops.first), "the hovered building's crops did not load"
