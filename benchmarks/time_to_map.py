@@ -108,13 +108,13 @@ def map_from_run(
         per_strategy[strategy] = {"f1": f1, "scored": scored, "choose_minutes": chose,
                                   "fit_minutes": fit,
                                   "label_counts": np.bincount(truth[labelled], minlength=4)
-                                  .tolist(), "labelled": labelled}  # fmt: skip
+                                  .tolist(), "labelled": labelled, "probe": probe}  # fmt: skip
     best = max(strategies, key=lambda s: per_strategy[s]["f1"])
     labelled = per_strategy[best]["labelled"]
     stages["suggest"] = per_strategy[best]["choose_minutes"]
     stages["fit"] = per_strategy[best]["fit_minutes"]
     start = time.perf_counter()
-    proba = fit_probe(feats, truth, labelled).predict_proba(feats)
+    proba = per_strategy[best]["probe"].predict_proba(feats)
     table = Workspace.open(ws).buildings()
     pred = proba.argmax(axis=1)
     frame = pd.DataFrame({"uid": table["uid"], "row": table["row"], "pred": pred.astype(np.int8),
@@ -127,7 +127,7 @@ def map_from_run(
     stages["predict"] = (time.perf_counter() - start) / 60
     _, stages["export"] = _timed(write_export, ws, name, out / f"{name}.gpkg")
     for result in per_strategy.values():
-        del result["labelled"]
+        del result["labelled"], result["probe"]
     return {"minutes": stages, "best": best, "f1": per_strategy[best]["f1"],
             "scored": per_strategy[best]["scored"], "strategies": per_strategy}  # fmt: skip
 

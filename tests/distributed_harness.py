@@ -32,18 +32,18 @@ PROLOGUE = textwrap.dedent(
     """
 )
 
-# The result is saved (atomically) before the final barrier; after the process
-# group is destroyed the rank leaves with os._exit, skipping the interpreter's
-# finalisation, where gloo's and autograd's C++ threads could still be torn down
-# with "terminate called without an active exception" (an intermittent abort of a
-# rank whose work had finished; pytorch/pytorch#179291 describes the teardown).
+# The result is saved before the final barrier (a rank that fails to save exits
+# non-zero, so a partial file is never read); after the process group is destroyed
+# the rank leaves with os._exit, skipping the interpreter's finalisation, where
+# gloo's and autograd's C++ threads could still be torn down with "terminate called
+# without an active exception" (an intermittent abort of a rank whose work had
+# finished; pytorch/pytorch#179291 describes the teardown).
 EPILOGUE = textwrap.dedent(
     """
     import gc
     import os
 
-    torch.save(result, out + ".part")
-    os.replace(out + ".part", out)
+    torch.save(result, out)
     del result
     gc.collect()
     dist.barrier()
