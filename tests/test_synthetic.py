@@ -95,7 +95,8 @@ def _labelled_buildings(event: str, n_scenes: int, size: int, seed: int) -> list
         layout = world.neighbourhood.tile(index, size)
         for b, _, subtype in _label_buildings(spec, world, layout, seed):
             out.append({"tile": index, "key": b.key, "xy": b.event_xy, "damage": b.damage,
-                        "subtype": subtype})  # fmt: skip
+                        "subtype": subtype, "fragile": b.fragile,
+                        "drawn": int(world.hazard.classify(np.array(b.severity)))})  # fmt: skip
     return out
 
 
@@ -111,6 +112,38 @@ def test_class_mix_follows_the_real_event(event: str) -> None:
     assert np.abs(share - real).max() < 0.08, (share.round(3), real.round(3))
     unclassified = np.mean([b["subtype"] == "un-classified" for b in buildings])
     assert abs(unclassified - EVENTS[event].unclassified_share) < 0.03
+
+
+def test_sheds_are_standing_or_gone() -> None:
+    """Light outbuildings are labelled no-damage or destroyed (drawn as labelled), as
+    small footprints are on the real Joplin scenes, while the event keeps its class mix
+    (the thresholds are set on the houses with the shares the sheds leave over)."""
+    buildings = _labelled_buildings("joplin-tornado", 9, 512, 1)
+    sheds = [b for b in buildings if b["fragile"]]
+    assert 0.1 < len(sheds) / len(buildings) < 0.4
+    assert {b["damage"] for b in sheds} == {0, 3}
+    assert all(b["drawn"] == 3 for b in sheds if b["damage"] == 3)
+    houses = np.bincount([b["damage"] for b in buildings if not b["fragile"]], minlength=4)
+    assert houses[1] > 0 and houses[2] > 0  # the houses keep the minor and major damage
+
+
+def test_hazard_calibration_with_sheds_keeps_the_shares() -> None:
+    """Exact case: the thresholds' fixed point gives the target shares over all buildings."""
+    from stcrl_core.data.synthetic.geography import Hazard
+
+    spec = EVENTS["joplin-tornado"]
+    hazard = Hazard.__new__(Hazard)
+    rng = np.random.default_rng(0)
+    labelled = rng.random(20_000)
+    fragile = rng.random(20_000) < 0.25
+    hazard.calibrate(spec.shares, labelled, fragile)
+    share = np.bincount(hazard.label(labelled, fragile), minlength=4) / len(labelled)
+    assert np.abs(share - np.array(spec.shares)).max() < 0.005, share.round(4)
+    plain = Hazard.__new__(Hazard)
+    plain.calibrate(spec.shares, labelled)
+    assert np.allclose(
+        plain.thresholds, np.quantile(labelled, 1 - np.cumsum(spec.shares[::-1])[-2::-1])
+    )
 
 
 def test_damage_is_one_footprint_across_the_tiles() -> None:

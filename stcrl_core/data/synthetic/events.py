@@ -47,6 +47,10 @@ class RegionStyle:
         cars: Cars per lot (driveways) and per 10 m of street.
         driveways: Whether lots have concrete driveways to the street.
         clutter: Flat-roof clutter (water tanks, stairwell boxes) per roof.
+        sheds: Probability that a lot also holds an outbuilding (shed, detached
+            garage) at its back: a quarter of the real Joplin footprints are
+            under 50 m2, and such light buildings are mostly either standing or
+            gone (few minor or major).
     """
 
     roofs: tuple[tuple[str, RGB], ...]
@@ -69,6 +73,7 @@ class RegionStyle:
     cars: float
     driveways: bool
     clutter: float
+    sheds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ GULF_SUBURB = RegionStyle(
     street_color=(104, 104, 102), ground=(112, 116, 84), lawn=(86, 100, 69), ground_var=0.12,
     vegetation=0.3, veg_color=(46, 66, 38), tree_density=1.3, storeys=(1, 2),
     roof_kinds=(0.45, 0.5, 0.05), pools=0.12, cars=1.0, driveways=True, clutter=0.0,
+    sheds=0.3,
 )  # fmt: skip
 MIDWEST_TOWN = RegionStyle(
     roofs=(("shingle", (96, 92, 88)), ("shingle", (118, 106, 96)), ("shingle", (74, 74, 72)),
@@ -135,6 +141,7 @@ MIDWEST_TOWN = RegionStyle(
     street_color=(112, 112, 110), ground=(110, 118, 80), lawn=(83, 101, 66), ground_var=0.1,
     vegetation=0.15, veg_color=(44, 64, 36), tree_density=1.6, storeys=(1, 2),
     roof_kinds=(0.4, 0.55, 0.05), pools=0.05, cars=1.2, driveways=True, clutter=0.0,
+    sheds=0.3,
 )  # fmt: skip
 CALIFORNIA_HILLS = RegionStyle(
     roofs=(("tile", (156, 90, 64)), ("tile", (170, 108, 80)), ("shingle", (118, 114, 108)),
@@ -143,6 +150,7 @@ CALIFORNIA_HILLS = RegionStyle(
     street_color=(98, 96, 94), ground=(150, 136, 100), lawn=(97, 103, 75), ground_var=0.15,
     vegetation=0.3, veg_color=(60, 72, 44), tree_density=1.2, storeys=(1, 2),
     roof_kinds=(0.3, 0.55, 0.15), pools=0.3, cars=0.8, driveways=True, clutter=0.0,
+    sheds=0.25,
 )  # fmt: skip
 MEXICO_CITY = RegionStyle(
     roofs=(("concrete", (176, 170, 160)), ("concrete", (150, 142, 134)), ("tile", (176, 84, 58)),
@@ -184,6 +192,7 @@ AUSTRALIA_RURAL = RegionStyle(
     street_color=(160, 142, 112), ground=(166, 148, 108), lawn=(121, 119, 89), ground_var=0.16,
     vegetation=0.25, veg_color=(84, 96, 60), tree_density=2.0, storeys=(1, 1),
     roof_kinds=(0.5, 0.4, 0.1), pools=0.1, cars=0.6, driveways=True, clutter=0.0,
+    sheds=0.3,
 )  # fmt: skip
 
 # fmt: off

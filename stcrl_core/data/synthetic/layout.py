@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from shapely import Polygon, STRtree
 
 from stcrl_core.data.synthetic.events import RGB, RegionStyle
 from stcrl_core.data.synthetic.geography import EventArea, SmoothField, event_rng
@@ -44,6 +45,7 @@ class Building:
     key: tuple[int, ...]  # lot indices: stable over tiles
     event_xy: tuple[float, float]
     clutter: float = 0.0  # expected flat-roof boxes and tanks
+    fragile: bool = False  # a light outbuilding: standing or gone (Hazard.label)
     severity: float = 0.0  # true severity (appearance)
     damage: int = 0  # labelled class
 
@@ -123,6 +125,20 @@ def _districts(rng: np.random.Generator, style: RegionStyle, area: EventArea) ->
     return sites, looks
 
 
+def _drop_crowded_sheds(layout: TileLayout) -> None:
+    """Remove sheds that touch another building (a neighbour's house leaning over the lot
+    line); the layout includes two lots beyond the tile, so every tile decides alike."""
+    if not any(b.fragile for b in layout.buildings):
+        return
+    shapes = [Polygon(b.polygon).buffer(0) for b in layout.buildings]
+    tree = STRtree(shapes)
+    keep = []
+    for k, (b, shape) in enumerate(zip(layout.buildings, shapes, strict=True)):
+        hits = [i for i in tree.query(shape, predicate="intersects") if i != k]
+        keep.append(not (b.fragile and hits))
+    layout.buildings = [b for b, ok in zip(layout.buildings, keep, strict=True) if ok]
+
+
 class Neighbourhood:
     """The event's street grid, its districts and their lots' contents (metres, event plane)."""
 
@@ -193,6 +209,7 @@ class Neighbourhood:
                 for i in range(style.block_lots):
                     for j in range(2):
                         self._lot(layout, (bu, bv, i, j), px)
+        _drop_crowded_sheds(layout)
         self._street_cars(layout, bu_range, bv_range, px)
         return layout
 
@@ -265,7 +282,11 @@ class Neighbourhood:
                 for k in range(rng.poisson(style.cars * 0.7)):
                     cv = street_edge - toward_street * (2.8 + 5.2 * k)
                     layout.cars.append(self._car(rng, du, cv, math.pi / 2, px))
-            if rng.random() < style.pools:
+            has_pool = rng.random() < style.pools
+            if style.sheds > 0 and not has_pool and style.layout != "dense":
+                gap = (lot / 2 - b / 2) + abs(setback)
+                self._shed(layout, style, key, gap, toward_street, (uc, vc), angle, px, (ex, ey))
+            if has_pool:
                 pv = vc - toward_street * lot * 0.36
                 pu = uc + rng.uniform(-0.2, 0.2) * lot
                 w, h = rng.uniform(3, 5), rng.uniform(5, 9)
@@ -297,6 +318,58 @@ class Neighbourhood:
             radius = rng.uniform(2.0, 5.5)
             x, y = px(tu, tv)
             layout.trees.append((float(x), float(y), radius / layout.pitch_m))
+
+    def _shed(
+        self,
+        layout: TileLayout,
+        style: RegionStyle,
+        key: tuple[int, int, int, int],
+        gap: float,
+        toward_street: float,
+        centre: tuple[float, float],
+        angle: float,
+        px,
+        event_xy: tuple[float, float],
+    ) -> None:
+        """Maybe an outbuilding (shed, detached garage) in the back corner of a lot.
+
+        It has its own generator, so regions without sheds draw exactly as before.
+        ``gap`` is the depth (m) between the main building's back and the lot's.
+        """
+        rng = event_rng(self.seed, self.event, 11, *(k + KEY_OFFSET for k in key))
+        if rng.random() >= style.sheds:
+            return
+        w, d = rng.uniform(3.0, 7.5), rng.uniform(3.0, 6.0)
+        if gap < d + 1.5:
+            return
+        lot = self.lot
+        su = rng.choice([-1.0, 1.0]) * (lot / 2 - 1.0 - w / 2)
+        sv = -toward_street * (lot / 2 - 1.0 - d / 2)
+        rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+        local = _rect(w, d, False, rng) @ rot.T + np.array([su, sv])
+        material, colour = (
+            ("metal", (int(rng.integers(140, 190)),) * 3)
+            if rng.random() < 0.5
+            else style.roofs[int(rng.integers(len(style.roofs)))]
+        )
+        material = "shingle" if material == "tile" else material
+        tint = rng.normal(0, 7, 3)
+        roof = tuple(int(np.clip(c + t, 0, 255)) for c, t in zip(colour, tint, strict=True))
+        poly = px(centre[0] + local[:, 0], centre[1] + local[:, 1])
+        long_axis = poly[1] - poly[0]
+        layout.buildings.append(
+            Building(
+                poly,
+                float(rng.uniform(2.2, 3.2)),
+                "gable" if rng.random() < 0.6 else "flat",
+                material if material != "concrete" else "metal",
+                roof,
+                math.atan2(long_axis[1], long_axis[0]),
+                (*key, 9),
+                (float(event_xy[0]), float(event_xy[1])),
+                fragile=True,
+            )
+        )
 
     def _add_building(
         self,

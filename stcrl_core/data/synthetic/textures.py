@@ -35,16 +35,16 @@ GRAIN: dict[int, tuple[float, float, float]] = {
     CAR: (0.03, 0.6, 0.0),
     WALL: (0.05, 0.8, 0.0),
 }
-DEBRIS_COLORS = np.array(
+DEBRIS_COLORS = np.array(  # wood, soil, plaster and roofing; real Joplin debris is warm, mid-grey
     [
-        (196, 182, 160),
-        (150, 126, 98),
-        (222, 212, 196),
-        (104, 92, 80),
-        (176, 168, 162),
-        (204, 156, 124),
-        (136, 130, 122),
-        (236, 230, 218),
+        (176, 160, 136),
+        (138, 114, 88),
+        (196, 184, 164),
+        (96, 84, 72),
+        (156, 146, 136),
+        (182, 138, 106),
+        (124, 116, 106),
+        (208, 198, 182),
     ],
     np.float32,
 )

@@ -65,13 +65,14 @@ def event_world(event: EventSpec, n_scenes: int, size: int, seed: int) -> EventW
     angle = float(rng.uniform(0, 2 * math.pi))
     hazard = Hazard(event, area, seed)
     neighbourhood = Neighbourhood(event.name, event.region, area, seed)
-    labelled = [
-        _severities(event, hazard, b, seed)[1]
+    seen = [
+        (_severities(event, hazard, b, seed)[1], b.fragile)
         for index in range(n_scenes)
         for b in neighbourhood.tile(index, size).buildings
         if _clip(b.polygon, size) is not None
     ]
-    hazard.calibrate(event.shares, np.asarray(labelled))
+    labelled, fragile = (np.asarray(v) for v in zip(*seen, strict=True)) if seen else ([], [])
+    hazard.calibrate(event.shares, np.asarray(labelled), np.asarray(fragile, bool))
     return EventWorld(
         area=area,
         hazard=hazard,
@@ -139,7 +140,10 @@ def _label_buildings(
         if polygon is None:
             continue
         b.severity, labelled, unclassified = _severities(event, world.hazard, b, seed)
-        b.damage = int(world.hazard.classify(np.array(labelled)))
+        b.damage = int(world.hazard.label(np.array(labelled), b.fragile))
+        if b.fragile and b.damage == 3 and world.hazard.classify(np.array(b.severity)) < 3:
+            # a shed the hazard reached is gone: drawn as destroyed, as it is labelled
+            b.severity = float(world.hazard.thresholds[2]) + 0.5 * abs(b.severity - labelled)
         seen.append((b, polygon, "un-classified" if unclassified else DAMAGE_NAMES[b.damage]))
     return seen
 
