@@ -15,6 +15,12 @@ the same events, size and class mix (generated scenes of the same events at
     and learning rate on both) and of the 26 colour statistics of the crops'
     centres, and the gaps between them.
 
+Real xBD is one draw of the world; the generator is a distribution of worlds, so
+the generated side draws one world per seed in ``--seeds`` (that seed is both the
+generator's and the pretraining's) and pools them: image statistics over all the
+generated worlds, learning scores as mean and standard deviation over seeds. The
+real side pretrains once per seed on the same scenes.
+
 Results are printed as Markdown and written to
 ``benchmarks/out/sim_to_real/results.json`` (and ``results.md``); ``--write-docs``
 rewrites the generated ``sim-to-real`` section of ``docs/benchmarks.md`` with
@@ -25,7 +31,7 @@ redoes what changed.
 Usage::
 
     python benchmarks/sim_to_real.py [--real ../shared/data/xbd-real]
-        [--epochs 5] [--seeds 0] [--repeats 3] [--only real|generated] [--write-docs]
+        [--epochs 5] [--seeds 0,1,2] [--repeats 3] [--only real|generated] [--write-docs]
 """
 
 from __future__ import annotations
@@ -205,8 +211,8 @@ def train_runs(ws: Path, args: argparse.Namespace, seed: int) -> tuple[str, str,
     return untrained, stcrl, seconds
 
 
-def learning_behaviour(ws: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Cross-validated overall F1 of every feature set, per pretraining seed.
+def learning_behaviour(ws: Path, args: argparse.Namespace, seeds: list[int]) -> dict[str, Any]:
+    """Cross-validated overall F1 of every feature set, per pretraining seed in ``seeds``.
 
     Scores are cached in ``<ws>/learning.json`` by run, features and repeats (they
     depend on nothing else), so a rerun only scores what is new.
@@ -235,7 +241,7 @@ def learning_behaviour(ws: Path, args: argparse.Namespace) -> dict[str, Any]:
             repeats=args.repeats,
         ),
     )  # fmt: skip
-    for seed in args.seeds:
+    for seed in seeds:
         untrained, stcrl, seconds = train_runs(ws, args, seed)
         scores: dict[str, Any] = {"stcrl_seconds": cache.setdefault(f"seconds|{stcrl}", seconds)}
         for name, run in (("untrained", untrained), ("stcrl", stcrl)):
@@ -273,6 +279,35 @@ def image_statistics(ws: Path, density: list[float] | None = None) -> dict[str, 
     out["pixel_m"] = table.groupby("scene")["gsd"].first().tolist()
     out["density_per_ha"] = density if density is not None else scene_density(wsh)
     return out
+
+
+def pooled_statistics(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Image statistics of several generated worlds as one: lists joined, histograms averaged."""
+    out: dict[str, Any] = {"per_class": {}, "histograms": {}}
+    for cls in CLASS_NAMES:
+        keys = parts[0]["per_class"][cls]
+        out["per_class"][cls] = {
+            k: [v for p in parts for v in p["per_class"][cls][k]] for k in keys
+        }
+        out["histograms"][cls] = {
+            phase: np.mean([p["histograms"][cls][phase] for p in parts], axis=0).tolist()
+            for phase in ("pre", "post")
+        }
+    for key in ("area_m2", "crop_side_m", "pixel_m", "density_per_ha"):
+        out[key] = [v for p in parts for v in p[key]]
+    return out
+
+
+def pooled_learning(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Learning scores of several generated worlds (one seed each) as one result."""
+    colour = [p["colour"][0] for p in parts]
+    return {
+        "n": [p["n"] for p in parts],
+        "per_seed": {k: v for p in parts for k, v in p["per_seed"].items()},
+        # mean over the worlds, and their spread (not the spread over CV repeats)
+        "colour": [float(np.mean(colour)), float(np.std(colour))],
+        "colour_per_seed": colour,
+    }
 
 
 def statistics_table(real: dict[str, Any], gen: dict[str, Any]) -> str:
@@ -319,29 +354,33 @@ def _mean_over_seeds(result: dict[str, Any], key: str) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values))
 
 
+def _gap(result: dict[str, Any], a: str, b: str) -> tuple[float, float]:
+    """Mean and standard deviation over seeds of score ``a`` minus score ``b``."""
+    values = [s[a][0] - s[b][0] for s in result["per_seed"].values()]
+    return float(np.mean(values)), float(np.std(values))
+
+
 def learning_table(real: dict[str, Any], gen: dict[str, Any]) -> str:
     """Markdown table of the cross-validated F1, real beside generated, and the gaps."""
     lines = ["| features | real | generated |", "|---|---|---|"]
+
+    def row(name: str, r: tuple[float, float], g: tuple[float, float], signed: bool) -> None:
+        f = "+.3f" if signed else ".3f"
+        lines.append(f"| {name} | {r[0]:{f}} ± {r[1]:.3f} | {g[0]:{f}} ± {g[1]:.3f} |")
+
     for key in ("untrained post", "untrained pre+post", "stcrl post", "stcrl pre+post"):
-        r, g = _mean_over_seeds(real, key), _mean_over_seeds(gen, key)
-        lines.append(f"| {key} | {r[0]:.3f} ± {r[1]:.3f} | {g[0]:.3f} ± {g[1]:.3f} |")
-    lines.append(
-        f"| colour statistics (26) | {real['colour'][0]:.3f} ± {real['colour'][1]:.3f} | "
-        f"{gen['colour'][0]:.3f} ± {gen['colour'][1]:.3f} |"
-    )
+        row(key, _mean_over_seeds(real, key), _mean_over_seeds(gen, key), False)
+    # real: one set of crops, so its spread is over the CV repeats; generated: over worlds
+    row("colour statistics (26)", tuple(real["colour"]), tuple(gen["colour"]), False)
     for mode in ("post", "pre+post"):
-        gr = (
-            _mean_over_seeds(real, f"stcrl {mode}")[0]
-            - _mean_over_seeds(real, f"untrained {mode}")[0]
-        )
-        gg = (
-            _mean_over_seeds(gen, f"stcrl {mode}")[0]
-            - _mean_over_seeds(gen, f"untrained {mode}")[0]
-        )
-        lines.append(f"| gap: ST-CRL minus untrained, {mode} | {gr:+.3f} | {gg:+.3f} |")
-    cr = real["colour"][0] - _mean_over_seeds(real, "stcrl pre+post")[0]
-    cg = gen["colour"][0] - _mean_over_seeds(gen, "stcrl pre+post")[0]
-    lines.append(f"| gap: colour statistics minus ST-CRL pre+post | {cr:+.3f} | {cg:+.3f} |")
+        a, b = f"stcrl {mode}", f"untrained {mode}"
+        row(f"gap: ST-CRL minus untrained, {mode}", _gap(real, a, b), _gap(gen, a, b), True)
+    gen_colour = gen.get("colour_per_seed", [gen["colour"][0]] * len(gen["per_seed"]))
+    cg = [c - s["stcrl pre+post"][0] for c, s in zip(gen_colour, gen["per_seed"].values(),
+                                                      strict=True)]  # fmt: skip
+    cr = [real["colour"][0] - s["stcrl pre+post"][0] for s in real["per_seed"].values()]
+    row("gap: colour statistics minus ST-CRL pre+post", (float(np.mean(cr)), float(np.std(cr))),
+        (float(np.mean(cg)), float(np.std(cg))), True)  # fmt: skip
     return "\n".join(lines)
 
 
@@ -353,8 +392,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.03)
-    parser.add_argument("--seeds", type=lambda s: [int(v) for v in s.split(",")], default=[0])
-    parser.add_argument("--generator-seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", type=lambda s: [int(v) for v in s.split(",")], default=[0, 1, 2],
+        help="pretraining seeds; each also draws one generated world",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", choices=("real", "generated"), default=None)
     parser.add_argument("--skip-learning", action="store_true")
@@ -374,17 +415,24 @@ def main() -> None:
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     real_ws = real_workspace(args.real, args.out)
-    gen_ws, matching = generated_workspace(real_ws, args.out, args.generator_seed)
-    results["matching"] = matching
-    for name, ws in (("real", real_ws), ("generated", gen_ws)):
-        print(f"{name}: image statistics", flush=True)
-        results[f"{name}_images"] = image_statistics(
-            ws, matching.get("density_per_ha") if name == "generated" else None
-        )
-        if args.skip_learning or (args.only and args.only != name):
-            continue
-        print(f"{name}: learning behaviour", flush=True)
-        results[f"{name}_learning"] = learning_behaviour(ws, args)
+    print("real: image statistics", flush=True)
+    results["real_images"] = image_statistics(real_ws)
+    if not args.skip_learning and args.only in (None, "real"):
+        print("real: learning behaviour", flush=True)
+        results["real_learning"] = learning_behaviour(real_ws, args, args.seeds)
+    images, learning, matchings = [], [], []
+    for seed in args.seeds:  # one generated world per seed
+        gen_ws, matching = generated_workspace(real_ws, args.out, seed)
+        matchings.append(matching)
+        print(f"generated (seed {seed}): image statistics", flush=True)
+        images.append(image_statistics(gen_ws, matching.get("density_per_ha")))
+        if not args.skip_learning and args.only in (None, "generated"):
+            print(f"generated (seed {seed}): learning behaviour", flush=True)
+            learning.append(learning_behaviour(gen_ws, args, [seed]))
+    results["matching"] = matchings
+    results["generated_images"] = pooled_statistics(images)
+    if learning:
+        results["generated_learning"] = pooled_learning(learning)
     md = ["## Image statistics", "", statistics_table(results["real_images"],
                                                        results["generated_images"])]  # fmt: skip
     if "real_learning" in results and "generated_learning" in results:
@@ -399,12 +447,17 @@ def main() -> None:
         from doc_sections import replace_section
 
         command = " ".join(["benchmarks/sim_to_real.py", *sys.argv[1:]])
+        matched = "; ".join(
+            f"seed {seed}: {m['matched']} of {m['generated_buildings']}"
+            + (f" (short: {m['shortage']})" if m["shortage"] else "")
+            for seed, m in zip(args.seeds, matchings, strict=True)
+        )
         header = (
             f"Machine: {results['machine']}. Date: {results['date']}. Command: `{command}`. "
-            f"Generated buildings matched to the real per-event class counts: "
-            f"{matching['matched']} of {matching['generated_buildings']}"
-            + (f" (short: {matching['shortage']})" if matching["shortage"] else "")
-            + ".\n\n"
+            f"Generated worlds: one per seed, buildings matched to the real per-event class "
+            f"counts ({matched}). Scores: mean ± standard deviation over the seeds (real: "
+            f"pretraining seeds on the same scenes; generated: a new world and pretraining "
+            f"per seed).\n\n"
         )
         body = header + text.replace("## ", "### ")
         replace_section(REPO / "docs" / "benchmarks.md", "sim-to-real", command, body)

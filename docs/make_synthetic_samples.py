@@ -304,6 +304,7 @@ def regions_table() -> str:
                 f"{style.cars:g}",
                 "yes" if style.driveways else "no",
                 f"{style.clutter:g}",
+                f"{style.sheds:g}",
                 ", ".join(users.get(name, [])),
             )
         )
@@ -324,6 +325,7 @@ def regions_table() -> str:
         "Cars",
         "Driveways",
         "Flat-roof clutter",
+        "Sheds",
         "Used by",
     )
     return _table(header, rows)
