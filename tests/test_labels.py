@@ -22,7 +22,7 @@ from stcrl_core.labels.store import (
 from stcrl_core.workspace import Workspace
 from stcrl_core.workspace.labels import events_path, read_label_events
 
-IMPORTERS, PER_IMPORT = 4, 35  # the fixture has 159 buildings
+IMPORTERS, PER_IMPORT = 4, 35  # 140 labels: fewer than the fixture's buildings
 
 
 @pytest.fixture()
