@@ -56,12 +56,12 @@ from sim_to_real_stats import (
     colour_histograms,
     crop_statistics,
     cross_validated_f1,
-    footprint_areas_m2,
     histogram_intersection,
     summarise,
 )
 
 import stcrl_core
+from stcrl_core.data.scenes import footprint_areas_m2
 from stcrl_core.data.xbd import DAMAGE_NAMES
 from stcrl_core.workspace import Workspace
 from stcrl_core.workspace.atomic import atomic_path, atomic_write_json, atomic_write_text
@@ -375,9 +375,8 @@ def learning_table(real: dict[str, Any], gen: dict[str, Any]) -> str:
     for mode in ("post", "pre+post"):
         a, b = f"stcrl {mode}", f"untrained {mode}"
         row(f"gap: ST-CRL minus untrained, {mode}", _gap(real, a, b), _gap(gen, a, b), True)
-    gen_colour = gen.get("colour_per_seed", [gen["colour"][0]] * len(gen["per_seed"]))
-    cg = [c - s["stcrl pre+post"][0] for c, s in zip(gen_colour, gen["per_seed"].values(),
-                                                      strict=True)]  # fmt: skip
+    per_world = zip(gen["colour_per_seed"], gen["per_seed"].values(), strict=True)
+    cg = [c - s["stcrl pre+post"][0] for c, s in per_world]
     cr = [real["colour"][0] - s["stcrl pre+post"][0] for s in real["per_seed"].values()]
     row("gap: colour statistics minus ST-CRL pre+post", (float(np.mean(cr)), float(np.std(cr))),
         (float(np.mean(cg)), float(np.std(cg))), True)  # fmt: skip

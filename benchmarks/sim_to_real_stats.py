@@ -22,7 +22,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from shapely import wkt as shapely_wkt
 
 from stcrl_core.eval.metrics import overall_f1
 
@@ -130,18 +129,6 @@ def colour_features(pre: np.ndarray, post: np.ndarray) -> np.ndarray:
         parts.append(_edge_energy(_gray(b))[:, None])
         out.append(np.concatenate(parts, axis=1))
     return np.concatenate(out).astype(np.float32)
-
-
-def footprint_areas_m2(table: pd.DataFrame) -> np.ndarray:
-    """Footprint area of every building in m2, from its lon/lat polygon (local equirectangular)."""
-    areas = np.empty(len(table))
-    for i, (text, lat) in enumerate(zip(table["wkt"], table["lat"], strict=True)):
-        poly = shapely_wkt.loads(text)
-        xy = np.asarray(poly.exterior.coords)
-        x = xy[:, 0] * 111_320.0 * np.cos(np.radians(lat))
-        y = xy[:, 1] * 110_540.0
-        areas[i] = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
-    return areas
 
 
 def cross_validated_f1(

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from stcrl_core.data.objects import IngestConfig, build_objects
+from stcrl_core.data.scenes import footprint_areas_m2
 from stcrl_core.workspace import Workspace
 
 REAL_XBD = Path(__file__).resolve().parents[2] / "shared" / "data" / "xbd-real"
@@ -102,24 +103,12 @@ def test_pre_and_post_crops_show_the_same_place(real_ws: Path) -> None:
     assert np.median(same) > np.median(other) + 0.2
 
 
-def _areas_m2(table) -> np.ndarray:
-    """Footprint areas in m2 from the lon/lat polygons (local equirectangular)."""
-    from shapely import wkt
-
-    out = []
-    for text, lat in zip(table["wkt"], table["lat"], strict=True):
-        xy = np.asarray(wkt.loads(text).exterior.coords)
-        x, y = xy[:, 0] * 111_320.0 * np.cos(np.radians(lat)), xy[:, 1] * 110_540.0
-        out.append(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
-    return np.array(out)
-
-
 def test_small_joplin_buildings_are_standing_or_gone(real_ws: Path) -> None:
     """The fact the generator's sheds follow (Hazard.label): on the real Joplin scenes
     footprints under 50 m2 are many, and almost none of them is minor or major damage."""
     table = Workspace.open(real_ws).buildings()
     joplin = table[(table["event"] == "joplin-tornado") & (table["damage"] >= 0)]
-    small = _areas_m2(joplin) < 50
+    small = footprint_areas_m2(joplin) < 50
     counts = np.bincount(joplin["damage"].to_numpy()[small], minlength=4)
     assert small.mean() > 0.1
     assert (counts[1] + counts[2]) / counts.sum() < 0.1, counts

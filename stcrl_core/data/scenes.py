@@ -39,6 +39,20 @@ METRES_PER_DEG_LON_EQUATOR = 111_320.0
 PIXEL_SIZE_RANGE_M = (0.05, 30.0)  # a fitted pixel size outside this is not believed
 
 
+def footprint_areas_m2(table: pd.DataFrame) -> np.ndarray:
+    """Footprint area of every building in m2, from its lon/lat polygon (``wkt``, ``lat``
+    columns of a building table), in a local equirectangular projection."""
+    from shapely import wkt as shapely_wkt
+
+    areas = np.empty(len(table))
+    for i, (text, lat) in enumerate(zip(table["wkt"], table["lat"], strict=True)):
+        xy = np.asarray(shapely_wkt.loads(text).exterior.coords)
+        x = xy[:, 0] * METRES_PER_DEG_LON_EQUATOR * np.cos(np.radians(lat))
+        y = xy[:, 1] * METRES_PER_DEG_LAT
+        areas[i] = 0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1)))
+    return areas
+
+
 def pixel_size_m(geo: Sequence[float], lat: float) -> float:
     """Ground size of one pixel in metres from a fitted georeference.
 

@@ -352,7 +352,7 @@ class Neighbourhood:
             if rng.random() < 0.5
             else style.roofs[int(rng.integers(len(style.roofs)))]
         )
-        material = "shingle" if material == "tile" else material
+        material = {"tile": "shingle", "concrete": "metal"}.get(material, material)
         tint = rng.normal(0, 7, 3)
         roof = tuple(int(np.clip(c + t, 0, 255)) for c, t in zip(colour, tint, strict=True))
         poly = px(centre[0] + local[:, 0], centre[1] + local[:, 1])
@@ -362,7 +362,7 @@ class Neighbourhood:
                 poly,
                 float(rng.uniform(2.2, 3.2)),
                 "gable" if rng.random() < 0.6 else "flat",
-                material if material != "concrete" else "metal",
+                material,
                 roof,
                 math.atan2(long_axis[1], long_axis[0]),
                 (*key, 9),

@@ -66,13 +66,13 @@ def event_world(event: EventSpec, n_scenes: int, size: int, seed: int) -> EventW
     hazard = Hazard(event, area, seed)
     neighbourhood = Neighbourhood(event.name, event.region, area, seed)
     seen = [
-        (_severities(event, hazard, b, seed)[1], b.fragile)
+        b
         for index in range(n_scenes)
         for b in neighbourhood.tile(index, size).buildings
         if _clip(b.polygon, size) is not None
     ]
-    labelled, fragile = (np.asarray(v) for v in zip(*seen, strict=True)) if seen else ([], [])
-    hazard.calibrate(event.shares, np.asarray(labelled), np.asarray(fragile, bool))
+    labelled = np.array([_severities(event, hazard, b, seed)[1] for b in seen], np.float64)
+    hazard.calibrate(event.shares, labelled, np.array([b.fragile for b in seen], bool))
     return EventWorld(
         area=area,
         hazard=hazard,
